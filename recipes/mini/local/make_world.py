@@ -1,0 +1,578 @@
+#!/usr/bin/env python3
+"""Generate the toy world of the mini recipe, in English with French and Spanish.
+
+The world has a few hundred words: people with fixed facts (home city, favourite
+colour and food, pet, job, best friend), animals, people and objects with colours
+and sizes, rooms of a house and things to do in them.  Four kinds of sentence come
+out of it, one per zero-shot task of the paper:
+
+* describe           "the big red cat sleeps in the kitchen" (ASR, translation)
+* command            "switch on the kitchen light please", with an intent label
+* question           "where does tom live", answered from memory (facts.tsv)
+* context_question   "what colour is the box of sara", answered from a passage
+
+French and Spanish follow fixed rules: gender and number agreement, French sizes
+before the noun and colours after it, Spanish colour then size after the noun.
+Words are chosen so that French needs no elision beyond the set phrases
+"s'il te plaît" and "aujourd'hui".  The output is a pure function of --seed and --size.
+
+Writes DIR/sentences.tsv (id split kind en fr es intent answer context) and
+DIR/facts.tsv (one English statement per line).
+"""
+import argparse
+import itertools
+import os
+import random
+import re
+from collections import Counter, namedtuple
+
+HEADER = ("id", "split", "kind", "en", "fr", "es", "intent", "answer", "context")
+KINDS = ("describe", "command", "question", "context_question")
+SPLITS = ("train", "dev", "test")
+# Rows per split, in the order of KINDS; test has enough of every kind to score it.
+COUNTS = {
+    "smoke": {"train": (160, 100, 60, 80), "dev": (12, 8, 4, 6), "test": (14, 10, 8, 8)},
+    "default": {"train": (1200, 750, 450, 600), "dev": (60, 38, 22, 30),
+                "test": (105, 75, 60, 60)},
+}
+
+Noun = namedtuple("Noun", "en en_pl fr fr_g es es_g cls")
+Adj = namedtuple("Adj", "en fr_m fr_f es")
+Verb = namedtuple("Verb", "en en_pl fr fr_pl es es_pl human")
+Place = namedtuple("Place", "en fr fr_g es es_g room")
+
+
+def table(text, row=lambda *fields: fields, *extra):
+    """Records of a table: fields split by '|', records by ';' or a new line."""
+    records = [r for line in text.strip().splitlines() for r in line.split(";") if r.strip()]
+    return [row(*(f.strip() for f in r.split("|")), *extra) for r in records]
+
+
+# No French noun starts with a vowel, so "le", "la", "de" and "vieux" never elide.
+ANIMALS = table("""
+cat|cats|chat|m|gato|m; dog|dogs|chien|m|perro|m; horse|horses|cheval|m|caballo|m
+cow|cows|vache|f|vaca|f; mouse|mice|souris|f|ratón|m; rabbit|rabbits|lapin|m|conejo|m
+duck|ducks|canard|m|pato|m; goat|goats|chèvre|f|cabra|f; pig|pigs|cochon|m|cerdo|m
+frog|frogs|grenouille|f|rana|f; tiger|tigers|tigre|m|tigre|m; snake|snakes|serpent|m|serpiente|f
+parrot|parrots|perroquet|m|loro|m""", Noun, "animal")
+PEOPLE = table("""
+boy|boys|garçon|m|niño|m; girl|girls|fille|f|niña|f; woman|women|femme|f|mujer|f
+baker|bakers|boulanger|m|panadero|m; farmer|farmers|fermier|m|granjero|m; king|kings|roi|m|rey|m
+queen|queens|reine|f|reina|f; teacher|teachers|professeur|m|profesor|m""", Noun, "person")
+OBJECTS = table("""
+box|boxes|boîte|f|caja|f; ball|balls|balle|f|pelota|f; key|keys|clé|f|llave|f
+car|cars|voiture|f|coche|m; book|books|livre|m|libro|m; hat|hats|chapeau|m|sombrero|m
+cup|cups|tasse|f|taza|f; bag|bags|sac|m|bolso|m; lamp|lamps|lampe|f|lámpara|f
+pen|pens|stylo|m|bolígrafo|m; chair|chairs|chaise|f|silla|f; apple|apples|pomme|f|manzana|f
+bottle|bottles|bouteille|f|botella|f; shoe|shoes|chaussure|f|zapato|m; boat|boats|bateau|m|barco|m
+phone|phones|téléphone|m|teléfono|m; bike|bikes|vélo|m|bicicleta|f; watch|watches|montre|f|reloj|m
+candle|candles|bougie|f|vela|f; spoon|spoons|cuillère|f|cuchara|f; pencil|pencils|crayon|m|lápiz|m
+ring|rings|bague|f|anillo|m; coat|coats|manteau|m|abrigo|m""", Noun, "object")
+SIZE_ADJS = table("""
+big|grand|grande|grande; small|petit|petite|pequeño; old|vieux|vieille|viejo
+new|nouveau|nouvelle|nuevo""", Adj)
+COLOURS = table("""
+red|rouge|rouge|rojo; blue|bleu|bleue|azul; green|vert|verte|verde; yellow|jaune|jaune|amarillo
+black|noir|noire|negro; white|blanc|blanche|blanco; grey|gris|grise|gris; brown|brun|brune|marrón
+purple|violet|violette|morado""", Adj)
+INTRANSITIVE = table("""
+sleeps|sleep|dort|dorment|duerme|duermen|; runs|run|court|courent|corre|corren|
+plays|play|joue|jouent|juega|juegan|; eats|eat|mange|mangent|come|comen|
+sings|sing|chante|chantent|canta|cantan|; jumps|jump|saute|sautent|salta|saltan|
+waits|wait|attend|attendent|espera|esperan|; dances|dance|danse|dansent|baila|bailan|
+hides|hide|se cache|se cachent|se esconde|se esconden|
+works|work|travaille|travaillent|trabaja|trabajan|human""", Verb)
+TRANSITIVE = table("""
+sees|see|voit|voient|ve|ven|; wants|want|veut|veulent|quiere|quieren|; has|have|a|ont|tiene|tienen|
+finds|find|trouve|trouvent|encuentra|encuentran|; carries|carry|porte|portent|lleva|llevan|
+watches|watch|regarde|regardent|mira|miran|; loses|lose|perd|perdent|pierde|pierden|
+buys|buy|achète|achètent|compra|compran|human; sells|sell|vend|vendent|vende|venden|human
+paints|paint|peint|peignent|pinta|pintan|human; washes|wash|lave|lavent|lava|lavan|human
+draws|draw|dessine|dessinent|dibuja|dibujan|human""", Verb)
+PLACES = table("""
+kitchen|cuisine|f|cocina|f|room; bedroom|chambre|f|dormitorio|m|room
+living room|salon|m|salón|m|room; bathroom|salle de bain|f|baño|m|room
+office|bureau|m|oficina|f|room; garage|garage|m|garaje|m|room; garden|jardin|m|jardín|m|room
+hallway|couloir|m|pasillo|m|room; park|parc|m|parque|m|; street|rue|f|calle|f|
+forest|forêt|f|bosque|m|; shop|magasin|m|tienda|f|; library|bibliothèque|f|biblioteca|f|
+station|gare|f|estación|f|; farm|ferme|f|granja|f|""", Place)
+ROOMS = [p for p in PLACES if p.room]
+NUMBERS = table("""
+one|un|un; two|deux|dos; three|trois|tres; four|quatre|cuatro; five|cinq|cinco; six|six|seis
+seven|sept|siete; eight|huit|ocho; nine|neuf|nueve; ten|dix|diez; eleven|onze|once
+twelve|douze|doce""")
+# Names start with a consonant so that French "de tom" never needs "d'".
+NAMES = ("tom marc sara lucas paul julia leo nina clara max lena david maria lucy "
+         "felix rosa mila karl sofia pablo greta nora victor diana").split()
+CITIES = table("""
+paris|paris|parís; london|londres|londres; madrid|madrid|madrid; rome|rome|roma
+berlin|berlin|berlín; lisbon|lisbonne|lisboa; vienna|vienne|viena; dublin|dublin|dublín
+oslo|oslo|oslo; prague|prague|praga""")
+DAYS = table("today|aujourd'hui|hoy; tomorrow|demain|mañana; "
+              "on saturday|samedi|el sábado; on sunday|dimanche|el domingo")
+PERIODS = [("", "", "")] + table("in the morning|du matin|de la mañana; "
+                                 "in the evening|du soir|de la tarde")
+JOBS = "doctor teacher farmer baker painter driver nurse pilot singer cook".split()
+FOODS = "pizza soup rice bread cheese cake pasta salad chocolate honey".split()
+
+
+def sections(text):
+    """[(header fields, wordings)] of a text whose sections start with '= a | b'."""
+    out = []
+    for block in text.strip().split("\n="):
+        head, body = block.lstrip("= ").split("\n", 1)
+        out.append((tuple(f.strip() for f in head.split("|")), table(body)))
+    return out
+
+
+# Sections are "= intent | slot kind"; the label never depends on the slot.
+COMMANDS = sections("""
+= turn on light | room
+turn on the light {in}|allume la lumière {in}|enciende la luz {in}
+switch on the {room} light|allume la lumière {of}|enciende la luz {of}
+can you turn the light on {in}|tu peux allumer la lumière {in}|puedes encender la luz {in}
+put the lights on {in}|mets la lumière {in}|pon la luz {in}
+i need some light {in}|il me faut de la lumière {in}|necesito luz {in}
+= turn off light | room
+turn off the light {in}|éteins la lumière {in}|apaga la luz {in}
+switch off the {room} light|éteins la lumière {of}|apaga la luz {of}
+can you turn the light off {in}|tu peux éteindre la lumière {in}|puedes apagar la luz {in}
+kill the lights {in}|coupe la lumière {in}|corta la luz {in}
+it is too bright {in}|il y a trop de lumière {in}|hay demasiada luz {in}
+= open door | room
+open the {room} door|ouvre la porte {of}|abre la puerta {of}
+open the door of the {room}|ouvre la porte {of}|abre la puerta {of}
+can you open the {room} door|tu peux ouvrir la porte {of}|puedes abrir la puerta {of}
+unlock the door {in}|déverrouille la porte {of}|abre con llave la puerta {of}
+let me into the {room}|laisse moi entrer dans {the}|déjame entrar en {the}
+= close door | room
+close the {room} door|ferme la porte {of}|cierra la puerta {of}
+shut the door of the {room}|ferme la porte {of}|cierra la puerta {of}
+can you close the {room} door|tu peux fermer la porte {of}|puedes cerrar la puerta {of}
+lock the door {in}|verrouille la porte {of}|cierra con llave la puerta {of}
+= open window | room
+open the window {in}|ouvre la fenêtre {in}|abre la ventana {in}
+open the {room} window|ouvre la fenêtre {of}|abre la ventana {of}
+can you open a window {in}|tu peux ouvrir une fenêtre {in}|puedes abrir una ventana {in}
+air out the {room}|aère {the}|ventila {the}
+= close window | room
+close the window {in}|ferme la fenêtre {in}|cierra la ventana {in}
+shut the {room} window|ferme la fenêtre {of}|cierra la ventana {of}
+can you close the window {in}|tu peux fermer la fenêtre {in}|puedes cerrar la ventana {in}
+it is too cold {in} shut the window|il fait trop froid {in} ferme la fenêtre|hace demasiado frío {in} cierra la ventana
+= play music | room
+play some music {in}|mets de la musique {in}|pon música {in}
+put on some music {in}|lance de la musique {in}|pon algo de música {in}
+can you play a song {in}|tu peux jouer une chanson {in}|puedes poner una canción {in}
+start the music {in}|démarre la musique {in}|inicia la música {in}
+i want to hear music {in}|je veux écouter de la musique {in}|quiero escuchar música {in}
+= stop music | room
+stop the music {in}|arrête la musique {in}|para la música {in}
+turn the music off {in}|coupe la musique {in}|apaga la música {in}
+can you stop the song {in}|tu peux arrêter la chanson {in}|puedes parar la canción {in}
+no more music {in}|plus de musique {in}|basta de música {in}
+pause the music {in}|mets la musique en pause {in}|pausa la música {in}
+= volume up | room
+turn the volume up {in}|monte le volume {in}|sube el volumen {in}
+make it louder {in}|mets plus fort {in}|ponlo más alto {in}
+can you raise the volume {in}|tu peux augmenter le volume {in}|puedes subir el volumen {in}
+increase the sound {in}|augmente le son {in}|aumenta el sonido {in}
+= volume down | room
+turn the volume down {in}|baisse le volume {in}|baja el volumen {in}
+make it quieter {in}|mets moins fort {in}|ponlo más bajo {in}
+can you lower the volume {in}|tu peux baisser le volume {in}|puedes bajar el volumen {in}
+the sound is too loud {in}|le son est trop fort {in}|el sonido está demasiado alto {in}
+= set alarm | hour
+set an alarm for {h}|mets un réveil à {h}|pon una alarma a {h}
+wake me up at {h}|réveille moi à {h}|despiértame a {h}
+can you set the alarm for {h}|tu peux régler le réveil à {h}|puedes poner la alarma a {h}
+i need to get up at {h}|je dois me lever à {h}|tengo que levantarme a {h}
+= call person | person
+call {name}|appelle {name}|llama a {name}
+phone {name}|téléphone à {name}|telefonea a {name}
+can you call {name}|tu peux appeler {name}|puedes llamar a {name}
+i want to talk to {name}|je veux parler à {name}|quiero hablar con {name}
+give {name} a ring|passe un coup de fil à {name}|dale un toque a {name}
+= check weather | weather
+what is the weather like in {city} {day}|quel temps fait il à {city} {day}|qué tiempo hace en {city} {day}
+will it rain in {city} {day}|il va pleuvoir à {city} {day}|va a llover en {city} {day}
+tell me the weather in {city} {day}|donne moi la météo à {city} {day}|dime el tiempo en {city} {day}
+is it going to be sunny in {city} {day}|il va faire beau à {city} {day}|va a hacer sol en {city} {day}
+weather forecast for {city} {day}|prévisions météo pour {city} {day}|pronóstico del tiempo para {city} {day}
+""")
+SUFFIXES = {"please": ("please", "s'il te plaît", "por favor"), "now": ("now", "maintenant", "ahora")}
+# "now" only where it reads naturally (not after a time or a date).
+VARIANTS = {"room": ("", "please", "now"), "person": ("", "please", "now"),
+            "hour": ("", "please"), "weather": ("", "please")}
+
+# Sections are "= attribute | the fact as a statement".
+ATTRIBUTES = sections("""
+= city | {name} lives in {value}
+where does {name} live|où habite {name}|dónde vive {name}
+in which city does {name} live|dans quelle ville habite {name}|en qué ciudad vive {name}
+what city does {name} live in|quelle est la ville de {name}|cuál es la ciudad de {name}
+where is the home of {name}|où est la maison de {name}|dónde está la casa de {name}
+where is {name} living now|où vit {name} maintenant|dónde vive {name} ahora
+= colour | the favourite colour of {name} is {value}
+what is the favourite colour of {name}|quelle est la couleur préférée de {name}|cuál es el color favorito de {name}
+which colour does {name} like best|quelle couleur {name} aime le plus|qué color le gusta más a {name}
+what colour does {name} love|quelle couleur adore {name}|qué color adora {name}
+tell me the favourite colour of {name}|dis moi la couleur préférée de {name}|dime el color favorito de {name}
+what colour is the favourite of {name}|quelle couleur est la préférée de {name}|qué color es el favorito de {name}
+= pet | {name} has {a_value}
+what animal does {name} have|quel animal a {name}|qué animal tiene {name}
+which pet does {name} own|quel animal possède {name}|qué mascota tiene {name}
+what kind of pet does {name} keep|quel animal de compagnie garde {name}|qué tipo de mascota cuida {name}
+tell me the pet of {name}|dis moi quel animal a {name}|dime qué animal tiene {name}
+what does {name} have as a pet|que possède {name} comme animal|qué tiene {name} como mascota
+= job | {name} is {a_value}
+what is the job of {name}|quel est le métier de {name}|cuál es el trabajo de {name}
+what does {name} do for work|que fait {name} comme travail|en qué trabaja {name}
+what work does {name} do|quel travail fait {name}|qué trabajo hace {name}
+tell me the job of {name}|dis moi le métier de {name}|dime el trabajo de {name}
+what is the profession of {name}|quelle est la profession de {name}|cuál es la profesión de {name}
+= food | the favourite food of {name} is {value}
+what is the favourite food of {name}|quel est le plat préféré de {name}|cuál es la comida favorita de {name}
+what does {name} like to eat|que aime manger {name}|qué le gusta comer a {name}
+which food does {name} love|quel plat adore {name}|qué comida adora {name}
+tell me the favourite food of {name}|dis moi le plat préféré de {name}|dime la comida favorita de {name}
+what does {name} eat most|que mange {name} le plus|qué come más {name}
+= friend | the best friend of {name} is {value}
+who is the best friend of {name}|qui est le meilleur ami de {name}|quién es el mejor amigo de {name}
+who is {name} friends with|avec qui {name} est ami|con quién es amigo {name}
+which person is the best friend of {name}|quelle personne est le meilleur ami de {name}|qué persona es el mejor amigo de {name}
+tell me the best friend of {name}|dis moi le meilleur ami de {name}|dime el mejor amigo de {name}
+who does {name} like most|qui {name} aime le plus|a quién quiere más {name}
+""")
+
+# ---------------------------------------------------------------- grammar
+
+UNACCENT = str.maketrans("áéíóú", "aeiou")
+
+
+def fr_plural(word):
+    if word.endswith(("s", "x", "z")):
+        return word
+    if word.endswith("al"):
+        return word[:-2] + "aux"
+    return word + ("x" if word.endswith("eau") else "s")
+
+
+def es_plural(word):
+    if word[-1] in "aeiouáéó":
+        return word + "s"
+    if word.endswith("z"):
+        return word[:-1] + "ces"
+    # the stress mark goes once the word grows a syllable: ratón -> ratones
+    return word[:-2] + word[-2].translate(UNACCENT) + word[-1] + "es"
+
+
+def fr_adj(adj, gender, plural):
+    word = adj.fr_f if gender == "f" else adj.fr_m
+    return fr_plural(word) if plural else word
+
+
+def es_adj(adj, gender, plural):
+    word = adj.es[:-1] + "a" if gender == "f" and adj.es.endswith("o") else adj.es
+    return es_plural(word) if plural else word
+
+
+def fr_article(gender, plural=False):
+    return "les" if plural else {"m": "le", "f": "la"}[gender]
+
+
+def es_article(gender, plural=False):
+    return {"m": "el", "f": "la"}[gender] if not plural else {"m": "los", "f": "las"}[gender]
+
+
+def en_article(word):
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def noun_phrase(noun, count=1, definite=True, size=None, colour=None):
+    """'the big red cat', 'two small dogs' or 'a green book' in en, fr and es."""
+    plural = count > 1
+    words = [a.en for a in (size, colour) if a] + [noun.en_pl if plural else noun.en]
+    if definite:
+        dets = ("the", fr_article(noun.fr_g, plural), es_article(noun.es_g, plural))
+    elif plural:
+        dets = NUMBERS[count - 1]
+    else:
+        dets = (en_article(words[0]), "une" if noun.fr_g == "f" else "un",
+                "una" if noun.es_g == "f" else "un")
+    fr = [dets[1]] + ([fr_adj(size, noun.fr_g, plural)] if size else [])
+    fr += [fr_plural(noun.fr) if plural else noun.fr]
+    fr += [fr_adj(colour, noun.fr_g, plural)] if colour else []
+    es = [dets[2], es_plural(noun.es) if plural else noun.es]
+    es += [es_adj(a, noun.es_g, plural) for a in (colour, size) if a]
+    return " ".join([dets[0]] + words), " ".join(fr), " ".join(es)
+
+
+def place_slots(place):
+    """How a sentence refers to a place ('in the kitchen', 'of the kitchen'), per language."""
+    fr_the = f"{fr_article(place.fr_g)} {place.fr}"
+    es_the = f"{es_article(place.es_g)} {place.es}"
+    return ({"room": place.en, "in": f"in the {place.en}"},
+            {"in": f"dans {fr_the}", "the": fr_the,
+             "of": f"du {place.fr}" if place.fr_g == "m" else f"de {fr_the}"},
+            {"in": f"en {es_the}", "the": es_the,
+             "of": f"del {place.es}" if place.es_g == "m" else f"de {es_the}"})
+
+# ---------------------------------------------------------------- sentence kinds
+# Each maker returns rows (en, fr, es, intent, answer, context).
+
+
+def adjectives(rng, noun):
+    size = rng.choice(SIZE_ADJS) if rng.random() < 0.4 else None
+    # colours describe animals and things, not people
+    colour = rng.choice(COLOURS) if noun.cls != "person" and rng.random() < 0.5 else None
+    return size, colour
+
+
+def subject(rng):
+    """A subject phrase (en, fr, es), whether it is plural, whether it is human."""
+    r = rng.random()
+    if r < 0.25:
+        name = rng.choice(NAMES)
+        return (name, name, name), False, True
+    noun = rng.choice(ANIMALS + PEOPLE)
+    count = 1 if r < 0.6 else rng.randint(2, 10)
+    return noun_phrase(noun, count, r < 0.75, *adjectives(rng, noun)), count > 1, noun.cls == "person"
+
+
+def describe(rng):
+    subj, plural, human = subject(rng)
+    transitive = rng.random() < 0.6
+    verb = rng.choice([v for v in (TRANSITIVE if transitive else INTRANSITIVE) if human or not v.human])
+    parts = [subj, (verb.en_pl, verb.fr_pl, verb.es_pl) if plural else (verb.en, verb.fr, verb.es)]
+    if transitive:
+        noun, r = rng.choice(ANIMALS + OBJECTS), rng.random()
+        count = 1 if r < 0.65 else rng.randint(2, 10)
+        parts.append(noun_phrase(noun, count, 0.4 <= r < 0.75, *adjectives(rng, noun)))
+    if rng.random() < 0.5:
+        parts.append(tuple(s["in"] for s in place_slots(rng.choice(PLACES))))
+    return tuple(" ".join(p[i] for p in parts) for i in range(3)) + ("", "", "")
+
+
+def command_slots(kind):
+    """(en, fr, es) slot values for every value of a slot kind."""
+    if kind == "room":
+        return [place_slots(p) for p in ROOMS]
+    if kind == "person":
+        return [({"name": n},) * 3 for n in NAMES]
+    if kind == "weather":
+        return [tuple({"city": c[i], "day": d[i]} for i in range(3)) for c in CITIES for d in DAYS]
+    slots = []
+    for hour, period in itertools.product(range(1, 13), PERIODS):
+        en, fr, es = NUMBERS[hour - 1]
+        words = (en, "une heure" if hour == 1 else f"{fr} heures", "la una" if hour == 1 else f"las {es}")
+        slots.append(tuple({"h": f"{w} {p}".strip()} for w, p in zip(words, period)))
+    return slots
+
+
+def command_groups(intent, kind, wordings):
+    """One group per wording and slot value, holding its polite and plain variants."""
+    groups = []
+    for wording, slots in itertools.product(wordings, command_slots(kind)):
+        base = [w.format_map(s) for w, s in zip(wording, slots)]
+        extras = [SUFFIXES[v] if v else ("", "", "") for v in VARIANTS[kind]]
+        groups.append([tuple(f"{b} {e}".strip() for b, e in zip(base, extra)) + (intent, "", "")
+                       for extra in extras])
+    return groups
+
+
+def pick_commands(rng, counts, used):
+    queues = []
+    for (intent, kind), wordings in sorted(COMMANDS):
+        groups = [[r for r in g if r[0] not in used] for g in command_groups(intent, kind, wordings)]
+        for group in groups:
+            rng.shuffle(group)
+        rng.shuffle(groups)
+        queues.append(groups)
+    # interleave the intents so that every split holds all of them in equal measure
+    order = [g for turn in itertools.zip_longest(*queues) for g in turn if g]
+    return fill_splits(order, counts, used)
+
+
+def make_facts(rng):
+    """[(name, attribute, value)]: what the world knows about each person."""
+    values = {"city": [c[0] for c in CITIES], "colour": [c.en for c in COLOURS],
+              "pet": [a.en for a in ANIMALS], "job": JOBS, "food": FOODS}
+    return [(name, attr, rng.choice(values.get(attr) or [n for n in NAMES if n != name]))
+            for name in NAMES for (attr, _), _ in ATTRIBUTES]
+
+
+def fact_statement(name, attr, value):
+    statement = {a: s for (a, s), _ in ATTRIBUTES}[attr]
+    return statement.format(name=name, value=value, a_value=f"{en_article(value)} {value}")
+
+
+def pick_questions(rng, facts, counts, used):
+    """Questions about facts.  A fact asked in dev or test is also asked in train in
+    another wording, so held-out questions test the wording, not new knowledge."""
+    wordings = {attr: w for (attr, _), w in ATTRIBUTES}
+    order = rng.sample(facts, len(facts))
+    unasked = {f: rng.sample(range(len(wordings[f[1]])), len(wordings[f[1]])) for f in order}
+    chosen = {s: [] for s in SPLITS}
+    held_out = iter(order)
+    for split in ("test", "dev"):
+        for fact in itertools.islice(held_out, counts[split]):
+            chosen[split].append((fact, unasked[fact].pop()))
+            chosen["train"].append((fact, unasked[fact].pop()))
+    rest = [(f, w) for f in order for w in unasked[f]]
+    rng.shuffle(rest)
+    chosen["train"] += rest[:counts["train"] - len(chosen["train"])]
+    picked = {s: [tuple(t.format(name=f[0]) for t in wordings[f[1]][w]) + ("", f[2], "")
+                  for f, w in chosen[s]] for s in SPLITS}
+    used.update(r[0] for rows in picked.values() for r in rows)
+    return picked
+
+
+# A passage fact is (kind, name, object, value): own "sara has a red box",
+# put "sara put the box in the kitchen", count "sara has three boxes".
+QUESTION_FACT = {"colour": "own", "who": "own", "where": "put", "count": "count"}
+
+
+def passage_fact(rng, kind, name, obj):
+    value = {"own": lambda: rng.choice(COLOURS), "put": lambda: rng.choice(ROOMS),
+             "count": lambda: rng.randint(2, 10)}[kind]()
+    return kind, name, obj, value
+
+
+def fits(fact, facts):
+    """Whether every question about the passage keeps a single answer with this fact."""
+    kind, name, obj, value = fact
+    return all((name, obj) != g[1:3] and not (kind == g[0] == "own" and (obj, value) == g[2:])
+               for g in facts)
+
+
+def clause(kind, name, obj, value):
+    if kind == "own":
+        return f"{name} has {noun_phrase(obj, definite=False, colour=value)[0]}"
+    if kind == "put":
+        return f"{name} put the {obj.en} in the {value.en}"
+    return f"{name} has {NUMBERS[value - 1][0]} {obj.en_pl}"
+
+
+def ask(qtype, name, obj, value):
+    """(en, fr, es, answer) of a question about one passage fact."""
+    le, el = fr_article(obj.fr_g), es_article(obj.es_g)
+    if qtype == "colour":
+        return (f"what colour is the {obj.en} of {name}", f"de quelle couleur est {le} {obj.fr} de {name}",
+                f"de qué color es {el} {obj.es} de {name}", value.en)
+    if qtype == "who":
+        en, fr, es = noun_phrase(obj, definite=False, colour=value)
+        return f"who has {en}", f"qui a {fr}", f"quién tiene {es}", name
+    if qtype == "where":
+        return (f"where did {name} put the {obj.en}", f"où {name} a mis {le} {obj.fr}",
+                f"dónde puso {name} {el} {obj.es}", value.en)
+    many = "cuántas" if obj.es_g == "f" else "cuántos"
+    return (f"how many {obj.en_pl} does {name} have", f"combien de {fr_plural(obj.fr)} a {name}",
+            f"{many} {es_plural(obj.es)} tiene {name}", NUMBERS[value - 1][0])
+
+
+def context_question(rng):
+    qtype = rng.choice(sorted(QUESTION_FACT))
+    target = passage_fact(rng, QUESTION_FACT[qtype], rng.choice(NAMES), rng.choice(OBJECTS))
+    facts = [target]
+    while len(facts) < 3:
+        # distractors often share the person or the object, so the passage must be read
+        name = target[1] if rng.random() < 0.4 else rng.choice(NAMES)
+        obj = target[2] if rng.random() < 0.4 else rng.choice(OBJECTS)
+        fact = passage_fact(rng, rng.choice(("own", "put", "count")), name, obj)
+        if fits(fact, facts):
+            facts.append(fact)
+    rng.shuffle(facts)
+    en, fr, es, answer = ask(qtype, *target[1:])
+    return en, fr, es, "", answer, " and ".join(clause(*f) for f in facts)
+
+# ---------------------------------------------------------------- splits and output
+
+
+def fill_splits(groups, counts, used):
+    """Fill test, dev then train from groups of rows; a group never spans two splits."""
+    picked, groups = {s: [] for s in SPLITS}, iter(groups)
+    for split in ("test", "dev", "train"):
+        while len(picked[split]) < counts[split]:
+            group = next(groups, None)
+            if group is None:
+                raise ValueError(f"too few distinct sentences for {split}")
+            picked[split] += group[:counts[split] - len(picked[split])]
+        used.update(r[0] for r in picked[split])
+    return picked
+
+
+def sample_unique(rng, make, counts, used):
+    rows, seen, total = [], set(used), sum(counts.values())
+    for _ in range(50 * total):
+        row = make(rng)
+        if row[0] not in seen:
+            seen.add(row[0])
+            rows.append([row])
+            if len(rows) == total:
+                return fill_splits(rows, counts, used)
+    raise ValueError(f"too few distinct sentences from {make.__name__}")
+
+
+def build_world(seed=1, size="default"):
+    """(rows, facts): rows are tuples in HEADER order, facts English statements."""
+    rng = random.Random(seed)
+    counts = {k: {s: COUNTS[size][s][i] for s in SPLITS} for i, k in enumerate(KINDS)}
+    facts, used = make_facts(rng), set()
+    picked = {"question": pick_questions(rng, facts, counts["question"], used),
+              "command": pick_commands(rng, counts["command"], used),
+              "context_question": sample_unique(rng, context_question, counts["context_question"], used),
+              "describe": sample_unique(rng, describe, counts["describe"], used)}
+    rows = []
+    for split in SPLITS:
+        split_rows = [(split, kind) + r for kind in KINDS for r in picked[kind][split]]
+        rows += [(f"{split}-{i:05d}",) + r for i, r in enumerate(split_rows, 1)]
+    check(rows)
+    return rows, [fact_statement(*f) for f in facts]
+
+
+def check(rows):
+    """The promises the rest of the recipe relies on."""
+    plain, seen = re.compile(r"[a-z]+( [a-z]+)*"), set()
+    for row in rows:
+        if not plain.fullmatch(row[3]) or row[3] in seen:
+            raise ValueError(f"bad or repeated sentence: {row[3]!r}")
+        seen.add(row[3])
+        if any("\t" in f or "\n" in f for f in row) or not (row[4] and row[5]):
+            raise ValueError(f"bad row: {row!r}")
+
+
+def write_tsv(path, header, rows):
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.writelines("\t".join(row) + "\n" for row in [header] + list(rows))
+
+
+def summary(rows, facts):
+    counts, width = Counter((r[1], r[2]) for r in rows), max(map(len, KINDS))
+    lines = [" " * 6 + " ".join(k.rjust(width) for k in KINDS + ("total",))]
+    for split in SPLITS:
+        cells = [counts[split, k] for k in KINDS]
+        lines.append(split.ljust(6) + " ".join(str(c).rjust(width) for c in cells + [sum(cells)]))
+    vocab = [len({w for r in rows for w in r[col].split()}) for col in (3, 4, 5)]
+    english = {w for text in [r[3] + " " + r[8] for r in rows] + facts for w in text.split()}
+    lines.append(f"vocabulary: en {vocab[0]} words ({len(english)} with facts and contexts), "
+                 f"fr {vocab[1]}, es {vocab[2]}")
+    lines.append(f"facts: {len(facts)}, intents: {len({r[6] for r in rows if r[6]})}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--size", choices=sorted(COUNTS), default="default")
+    args = parser.parse_args(argv)
+    rows, facts = build_world(args.seed, args.size)
+    os.makedirs(args.out, exist_ok=True)
+    write_tsv(os.path.join(args.out, "sentences.tsv"), HEADER, rows)
+    write_tsv(os.path.join(args.out, "facts.tsv"), ("fact",), [(f,) for f in facts])
+    print(summary(rows, facts))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,359 @@
+#!/usr/bin/env python3
+"""Synthesise the mini corpus with espeak-ng and extract Kaldi fbank features.
+
+Reads ``sentences.tsv`` (columns ``id split kind en fr es intent answer
+context``) and, for every sentence, speaks the English transcript ``en`` with
+espeak-ng:
+
+* train sentences get ``n_train_voices`` utterances (``--size default``: 2,
+  ``smoke``: 1), each with a different train voice;
+* dev and test sentences get one utterance with a held-out voice: an accent
+  and a variant that train never uses, so evaluation measures generalisation
+  to unseen speakers.
+
+Each utterance gets a random speed and pitch. All random choices come from
+generators seeded by ``(--seed, sentence id[, utterance index])``, so they do
+not depend on row order, on ``--jobs``, or on ``--size`` (utterance ``_0`` of
+a sentence is the same in both sizes).
+
+For each utterance the 22.05 kHz espeak-ng output is resampled to 16 kHz,
+trimmed of leading/trailing silence, saved as ``OUTDIR/wav/<utt>.wav`` (int16)
+and as 80-dim Kaldi fbank ``OUTDIR/fbank/<utt>.npy`` (float32, T x 80).
+Utterances whose ``.npy`` exists are not synthesised again.
+
+Writes fairseq speech-to-text manifests ``OUTDIR/<split>.tsv`` (audio = the
+``.npy``) and ``OUTDIR/<split>_wav.tsv`` (audio = the ``.wav``) with columns
+``id audio n_frames tgt_text speaker kind fr es intent answer context``.
+
+Usage:
+    python synthesize.py --sentences DIR/sentences.tsv --out OUTDIR \
+        [--size smoke|default] [--seed 1] [--jobs 2]
+"""
+import argparse
+import csv
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import kaldi_native_fbank as knf
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+# espeak-ng accents (language voices). "en" is an alias of en-gb, so only
+# en-gb is listed. The mbrola voices (en-uk, mb-*) need the separate mbrola
+# binary and are not used.
+TRAIN_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp")
+HELDOUT_ACCENTS = ("en-029", "en-gb-x-gbclan", "en-us-nyc")
+
+# espeak-ng voice variants (the "+name" suffix), disjoint between the sets.
+TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "f1", "f2", "f3")
+HELDOUT_VARIANTS = ("m7", "m8", "f4", "f5")
+
+TRAIN_VOICES = tuple(f"{a}+{v}" for a in TRAIN_ACCENTS for v in TRAIN_VARIANTS)
+HELDOUT_VOICES = tuple(f"{a}+{v}" for a in HELDOUT_ACCENTS for v in HELDOUT_VARIANTS)
+
+SPEED_WPM = (140, 190)  # espeak-ng -s, words per minute
+PITCH = (30, 70)  # espeak-ng -p, 0..99 (50 is the default)
+
+N_TRAIN_VOICES = {"smoke": 1, "default": 2}
+
+SPLITS = ("train", "dev", "test")
+INPUT_COLUMNS = ("id", "split", "kind", "en", "fr", "es", "intent", "answer", "context")
+PASSTHROUGH = ("kind", "fr", "es", "intent", "answer", "context")
+MANIFEST_COLUMNS = ("id", "audio", "n_frames", "tgt_text", "speaker") + PASSTHROUGH
+
+SAMPLE_RATE = 16000
+ESPEAK_RATE = 22050
+# 16000 / 22050 reduced to lowest terms.
+RESAMPLE_UP, RESAMPLE_DOWN = 320, 441
+
+TRIM_WINDOW = 160  # 10 ms energy frames
+TRIM_DB = 40.0  # a frame is speech if within this many dB of the loudest one
+TRIM_MARGIN = 800  # keep 50 ms of silence on either side
+
+NUM_MEL_BINS = 80
+
+# Written to OUTDIR so that a rerun with other random settings cannot silently
+# reuse utterances synthesised with different voices.
+CONFIG_FILE = "synthesis_config.json"
+
+
+# --------------------------------------------------------------------------- #
+# espeak-ng voices
+# --------------------------------------------------------------------------- #
+def espeak_binary():
+    path = shutil.which("espeak-ng")
+    if path is None:
+        sys.exit("error: espeak-ng not found on PATH (install it: apt-get install espeak-ng)")
+    return path
+
+
+def installed_voices(espeak):
+    """Return (accent languages, variant names) that espeak-ng knows.
+
+    Checked explicitly because espeak-ng silently falls back to another voice
+    for an unknown accent (e.g. "en-xx" speaks as "en") and ignores an unknown
+    "+variant", exiting 0 in both cases.
+    """
+    def listing(arg):
+        out = subprocess.run([espeak, f"--voices={arg}"], capture_output=True, text=True, check=True)
+        return out.stdout.splitlines()[1:]  # drop the header
+
+    accents = {line.split()[1] for line in listing("en") if len(line.split()) > 1}
+    variants = set()
+    for line in listing("variant"):
+        match = re.search(r"!v/(\S+)", line)
+        if match:
+            variants.add(match.group(1))
+    return accents, variants
+
+
+def check_voices(espeak):
+    accents, variants = installed_voices(espeak)
+    for voice in TRAIN_VOICES + HELDOUT_VOICES:
+        accent, variant = voice.split("+")
+        if accent not in accents:
+            sys.exit(f"error: espeak-ng has no accent '{accent}' (voice '{voice}'); "
+                     f"see `espeak-ng --voices=en`")
+        if variant not in variants:
+            sys.exit(f"error: espeak-ng has no variant '{variant}' (voice '{voice}'); "
+                     f"see `espeak-ng --voices=variant`")
+
+
+# --------------------------------------------------------------------------- #
+# Planning: which utterances, with which voice
+# --------------------------------------------------------------------------- #
+def read_sentences(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        missing = [c for c in INPUT_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            sys.exit(f"error: {path} lacks column(s) {', '.join(missing)}")
+        rows = list(reader)
+    seen = set()
+    for row in rows:
+        if row["id"] in seen:
+            sys.exit(f"error: duplicate sentence id '{row['id']}' in {path}")
+        seen.add(row["id"])
+        if row["split"] not in SPLITS:
+            sys.exit(f"error: sentence '{row['id']}' has split '{row['split']}', "
+                     f"expected one of {', '.join(SPLITS)}")
+        # espeak-ng reads stdin when given no text, so an empty one would hang.
+        if not row["en"].strip():
+            sys.exit(f"error: sentence '{row['id']}' has an empty 'en' transcript")
+    return rows
+
+
+def plan_utterances(rows, n_train_voices, seed):
+    """List one task dict per utterance, in input order."""
+    if n_train_voices > len(TRAIN_VOICES):
+        sys.exit(f"error: {n_train_voices} voices per sentence but only {len(TRAIN_VOICES)} train voices")
+    tasks = []
+    for row in rows:
+        rng = random.Random(f"{seed}/{row['id']}")
+        if row["split"] == "train":
+            # A full shuffle (not a sample of n) keeps voice k the same
+            # whatever n is.
+            order = list(TRAIN_VOICES)
+            rng.shuffle(order)
+            voices = order[:n_train_voices]
+        else:
+            voices = [rng.choice(HELDOUT_VOICES)]
+        for k, voice in enumerate(voices):
+            jitter = random.Random(f"{seed}/{row['id']}/{k}")
+            tasks.append({
+                "utt_id": f"{row['id']}_{k}",
+                "row": row,
+                "voice": voice,
+                "speed": jitter.randint(*SPEED_WPM),
+                "pitch": jitter.randint(*PITCH),
+            })
+    return tasks
+
+
+def check_config(out_dir, seed):
+    """Refuse to mix utterances made with different random settings."""
+    config = {
+        "seed": seed,
+        "train_voices": list(TRAIN_VOICES),
+        "heldout_voices": list(HELDOUT_VOICES),
+        "speed_wpm": list(SPEED_WPM),
+        "pitch": list(PITCH),
+    }
+    path = out_dir / CONFIG_FILE
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != config:
+            sys.exit(f"error: {out_dir} holds utterances synthesised with other settings "
+                     f"({path}); use a fresh --out directory")
+    else:
+        path.write_text(json.dumps(config, indent=1) + "\n")
+
+
+# --------------------------------------------------------------------------- #
+# Synthesis and features (run in worker processes)
+# --------------------------------------------------------------------------- #
+def speak(text, voice, speed, pitch):
+    """Run espeak-ng; return its 22.05 kHz int16 samples."""
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = os.path.join(tmp, "espeak.wav")
+        # "--" so that text can never be taken for an option.
+        cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", wav, "--", text]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0 or not os.path.exists(wav):
+            raise RuntimeError(f"espeak-ng failed ({' '.join(cmd)}): {proc.stderr.strip()}")
+        samples, rate = sf.read(wav, dtype="int16")
+    if rate != ESPEAK_RATE or samples.ndim != 1:
+        raise RuntimeError(f"unexpected espeak-ng output: {rate} Hz, shape {samples.shape}")
+    return samples
+
+
+def to_16k(samples):
+    y = resample_poly(samples.astype(np.float64), RESAMPLE_UP, RESAMPLE_DOWN)
+    return np.clip(np.round(y), -32768, 32767).astype(np.int16)
+
+
+def trim_silence(samples):
+    """Cut leading/trailing frames more than TRIM_DB below the loudest frame."""
+    n_win = len(samples) // TRIM_WINDOW
+    if n_win == 0:
+        raise RuntimeError("espeak-ng produced no audio")
+    frames = samples[: n_win * TRIM_WINDOW].astype(np.float64).reshape(n_win, TRIM_WINDOW)
+    energy_db = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-10)
+    loud = np.flatnonzero(energy_db > energy_db.max() - TRIM_DB)
+    start = max(0, loud[0] * TRIM_WINDOW - TRIM_MARGIN)
+    end = min(len(samples), (loud[-1] + 1) * TRIM_WINDOW + TRIM_MARGIN)
+    return samples[start:end]
+
+
+def fbank(samples):
+    """80-dim Kaldi fbank of int16 samples (Kaldi scale: int16 amplitudes)."""
+    opts = knf.FbankOptions()
+    opts.frame_opts.samp_freq = SAMPLE_RATE
+    opts.frame_opts.dither = 0.0  # deterministic features
+    opts.frame_opts.frame_length_ms = 25
+    opts.frame_opts.frame_shift_ms = 10
+    opts.mel_opts.num_bins = NUM_MEL_BINS
+    extractor = knf.OnlineFbank(opts)
+    extractor.accept_waveform(SAMPLE_RATE, samples.astype(np.float32))
+    extractor.input_finished()
+    n = extractor.num_frames_ready
+    return np.array([extractor.get_frame(i) for i in range(n)], dtype=np.float32).reshape(n, NUM_MEL_BINS)
+
+
+def synthesize_one(job):
+    """Make one utterance's wav and fbank unless its .npy already exists.
+
+    The .npy is written last and renamed into place, so its existence means
+    both files are complete.
+    """
+    task, wav_path, npy_path = job
+    if not os.path.exists(npy_path):
+        audio = trim_silence(to_16k(speak(task["row"]["en"], task["voice"], task["speed"], task["pitch"])))
+        feats = fbank(audio)
+        tmp_wav, tmp_npy = wav_path + ".tmp", npy_path + ".tmp"
+        sf.write(tmp_wav, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        os.replace(tmp_wav, wav_path)
+        with open(tmp_npy, "wb") as f:
+            np.save(f, feats)
+        os.replace(tmp_npy, npy_path)
+    n_frames = np.load(npy_path, mmap_mode="r").shape[0]
+    seconds = sf.info(wav_path).frames / SAMPLE_RATE
+    return n_frames, seconds
+
+
+def run_jobs(jobs, n_proc):
+    """Results in the order of `jobs`, whatever the number of processes."""
+    if n_proc <= 1:
+        return [synthesize_one(j) for j in jobs]
+    with Pool(n_proc) as pool:
+        return pool.map(synthesize_one, jobs, chunksize=max(1, min(16, len(jobs) // (4 * n_proc))))
+
+
+# --------------------------------------------------------------------------- #
+# Manifests
+# --------------------------------------------------------------------------- #
+def clean(value):
+    """A field must not break the TSV: fold tabs and newlines into spaces."""
+    return re.sub(r"[\t\r\n]+", " ", str(value))
+
+
+def write_manifest(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        # quotechar=None: with QUOTE_NONE a '"' in a field would otherwise
+        # need an escape character; fairseq reads these files unquoted.
+        writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, quotechar=None,
+                            escapechar=None, lineterminator="\n")
+        writer.writerow(MANIFEST_COLUMNS)
+        for row in rows:
+            writer.writerow([clean(row[c]) for c in MANIFEST_COLUMNS])
+
+
+def manifest_row(task, audio, n_frames):
+    row = task["row"]
+    out = {"id": task["utt_id"], "audio": audio, "n_frames": n_frames,
+           "tgt_text": row["en"], "speaker": task["voice"]}
+    out.update({c: row[c] for c in PASSTHROUGH})
+    return out
+
+
+# --------------------------------------------------------------------------- #
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sentences", required=True, type=Path, help="sentences.tsv")
+    p.add_argument("--out", required=True, type=Path, help="output directory")
+    p.add_argument("--size", choices=sorted(N_TRAIN_VOICES), default="default",
+                   help="smoke: 1 voice per train sentence, default: 2")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    start = time.time()
+    check_voices(espeak_binary())
+    rows = read_sentences(args.sentences)
+    tasks = plan_utterances(rows, N_TRAIN_VOICES[args.size], args.seed)
+
+    out = args.out.resolve()
+    (out / "fbank").mkdir(parents=True, exist_ok=True)
+    (out / "wav").mkdir(parents=True, exist_ok=True)
+    check_config(out, args.seed)
+
+    jobs = [(t, str(out / "wav" / f"{t['utt_id']}.wav"), str(out / "fbank" / f"{t['utt_id']}.npy"))
+            for t in tasks]
+    n_new = sum(not os.path.exists(j[2]) for j in jobs)
+    results = run_jobs(jobs, args.jobs)
+
+    total_seconds = 0.0
+    print(f"synthesised {n_new} new utterance(s), {len(tasks) - n_new} already present")
+    for split in SPLITS:
+        feats_rows, wav_rows, voices, seconds = [], [], set(), 0.0
+        for (task, wav_path, npy_path), (n_frames, dur) in zip(jobs, results):
+            if task["row"]["split"] != split:
+                continue
+            feats_rows.append(manifest_row(task, npy_path, n_frames))
+            wav_rows.append(manifest_row(task, wav_path, n_frames))
+            voices.add(task["voice"])
+            seconds += dur
+        write_manifest(out / f"{split}.tsv", feats_rows)
+        write_manifest(out / f"{split}_wav.tsv", wav_rows)
+        total_seconds += seconds
+        print(f"{split}: {len(feats_rows)} utterances, {seconds / 3600:.3f} h, "
+              f"{len(voices)} voices: {' '.join(sorted(voices))}")
+    print(f"total: {len(tasks)} utterances, {total_seconds / 3600:.3f} h, "
+          f"{time.time() - start:.1f} s elapsed")
+
+
+if __name__ == "__main__":
+    main()

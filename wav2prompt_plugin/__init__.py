@@ -1,0 +1,11 @@
+"""Wav2Prompt as a fairseq plugin: `fairseq-train --user-dir wav2prompt_plugin`.
+
+fairseq's `import_user_module` auto-imports only `tasks/` and `models/`; the
+criterion, scorer and bpe are imported here, by name, so a missing one fails
+loudly.
+"""
+from wav2prompt_plugin.bpe import llm_tokenizer  # noqa: F401
+from wav2prompt_plugin.criterions import wav2prompt as _criterion  # noqa: F401
+from wav2prompt_plugin.models import wav2prompt as _model  # noqa: F401
+from wav2prompt_plugin.scoring import exact_match  # noqa: F401
+from wav2prompt_plugin.tasks import wav2prompt as _task  # noqa: F401

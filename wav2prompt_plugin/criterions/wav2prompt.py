@@ -1,0 +1,144 @@
+"""Criterion `wav2prompt`: L = L_CE + mse_weight * L_MSE + qua_weight * L_QUA (paper §3).
+
+- L_CE: the frozen LLM's cross-entropy on the target tokens, with E_s in place
+  of the text; gradients flow through the LLM into E_s.
+- L_MSE: distance between E_s and the LLM's own embeddings of the transcript,
+  Emb(y) — what keeps the speech prompt in the text-embedding space, so any
+  text template keeps working. "plain" is the paper's mean squared error;
+  "normalized" divides it by the mean squared norm of Emb(y)/D, which makes the
+  weight independent of the LLM's embedding scale (a tiny LLM and LLaMA-2 differ
+  by orders of magnitude).
+- L_QUA: |sum_t alpha_t - U|, U = transcript tokens, on the unscaled weights.
+
+Each term is computed per target token, per prompt vector, per utterance
+respectively, and the total is scaled by `sample_size` so fairseq's
+normalisation yields these means.
+"""
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from fairseq import metrics
+from fairseq.criterions import FairseqCriterion, register_criterion
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+
+
+class MissingTranscriptError(ValueError):
+    pass
+
+
+@dataclass
+class Wav2PromptCriterionConfig(FairseqDataclass):
+    mse_weight: float = field(default=1.0, metadata={"help": "weight of L_MSE (0 disables it)"})
+    qua_weight: float = field(default=1.0, metadata={"help": "weight of L_QUA (0 disables it)"})
+    mse_type: ChoiceEnum(["plain", "normalized"]) = field(
+        default="normalized",
+        metadata={"help": "plain: the paper's MSE; normalized: MSE / mean squared embedding "
+                  "norm per dimension (independent of the LLM's embedding scale)"},
+    )
+
+
+@register_criterion("wav2prompt", dataclass=Wav2PromptCriterionConfig)
+class Wav2PromptCriterion(FairseqCriterion):
+    def __init__(self, task, mse_weight=1.0, qua_weight=1.0, mse_type="normalized"):
+        super().__init__(task)
+        self.mse_weight = mse_weight
+        self.qua_weight = qua_weight
+        self.mse_type = mse_type
+
+    @property
+    def uses_transcript(self):
+        return self.mse_weight > 0 or self.qua_weight > 0
+
+    def forward(self, model, sample, reduce=True):
+        transcript_lengths = sample.get("transcript_lengths")
+        if self.uses_transcript and transcript_lengths is None:
+            raise MissingTranscriptError(
+                "--mse-weight/--qua-weight need a transcript, but the manifest has no "
+                "--transcript-column; set both weights to 0 to train on CE alone"
+            )
+        logits, extra = model(**sample["net_input"], transcript_lengths=transcript_lengths)
+        encoder_out = extra["encoder_out"]
+        target = sample["target"]
+        pad = self.padding_idx
+        ce = F.cross_entropy(
+            logits.float().transpose(1, 2), target, ignore_index=pad, reduction="sum"
+        )
+        ntokens = sample["ntokens"]
+        nsentences = sample["nsentences"]
+        valid = target.ne(pad)
+        correct = (logits.argmax(-1).eq(target) & valid).sum()
+
+        loss = ce / ntokens
+        log = {
+            "ce": ce.detach(),
+            "ntokens": ntokens,
+            "nsentences": nsentences,
+            "sample_size": ntokens,
+            "correct": correct.detach(),
+        }
+        if transcript_lengths is not None:
+            mse, num_vectors = self.mse(model, encoder_out, sample["transcript"], transcript_lengths)
+            weight_sum = encoder_out["cif_weight_sum"][0].float()
+            qua = (weight_sum - transcript_lengths.to(weight_sum)).abs().sum()
+            predicted = self.predicted_lengths(model, weight_sum)
+            length_error = (predicted - transcript_lengths).abs()
+            loss = loss + self.mse_weight * mse / num_vectors + self.qua_weight * qua / nsentences
+            log.update(
+                mse=mse.detach(), mse_vectors=num_vectors, qua=qua.detach(),
+                cif_len_exact=int(length_error.eq(0).sum()),
+                cif_len_abs_err=int(length_error.sum()),
+            )
+        log["loss"] = loss.detach() * ntokens
+        return loss * ntokens, ntokens, log
+
+    def mse(self, model, encoder_out, transcript, transcript_lengths):
+        """Summed squared error between E_s and Emb(y), over valid vectors (per dim mean)."""
+        speech_prompt = encoder_out["speech_prompt"][0].float()  # B x U x D
+        with torch.no_grad():
+            text = model.decoder.embed_tokens(transcript).float()  # B x U x D
+        mask = (
+            torch.arange(transcript.size(1), device=transcript.device).unsqueeze(0)
+            < transcript_lengths.unsqueeze(1)
+        )
+        width = min(speech_prompt.size(1), text.size(1))
+        diff = (speech_prompt[:, :width] - text[:, :width]).pow(2).mean(-1)  # B x U
+        m = mask[:, :width].to(diff)
+        error = (diff * m).sum()
+        if self.mse_type == "normalized":
+            scale = (text.pow(2).mean(-1) * mask.to(diff)).sum() / mask.sum().clamp(min=1)
+            error = error / scale.clamp(min=1e-8)
+        return error, int(mask.sum())
+
+    @staticmethod
+    def predicted_lengths(model, weight_sum):
+        """The number of vectors inference would fire from these weights."""
+        cfg = model.encoder.cfg
+        whole = torch.floor(weight_sum / cfg.cif_threshold + 1e-6)
+        tail = weight_sum - whole * cfg.cif_threshold
+        return (whole + (tail >= cfg.cif_tail_threshold * cfg.cif_threshold).to(whole)).long()
+
+    @staticmethod
+    def reduce_metrics(logging_outputs) -> None:
+        def total(key):
+            return sum(float(log.get(key, 0)) for log in logging_outputs)
+
+        ntokens, nsentences = total("ntokens"), total("nsentences")
+        metrics.log_scalar("loss", total("loss") / max(ntokens, 1) / math.log(2), ntokens, round=3)
+        metrics.log_scalar("ce", total("ce") / max(ntokens, 1) / math.log(2), ntokens, round=3)
+        metrics.log_scalar("acc", 100 * total("correct") / max(ntokens, 1), ntokens, round=2)
+        if any("mse" in log for log in logging_outputs):
+            vectors = total("mse_vectors")
+            metrics.log_scalar("mse", total("mse") / max(vectors, 1), vectors, round=4)
+            metrics.log_scalar("qua", total("qua") / max(nsentences, 1), nsentences, round=3)
+            metrics.log_scalar(
+                "cif_len_exact", 100 * total("cif_len_exact") / max(nsentences, 1), nsentences, round=2
+            )
+            metrics.log_scalar(
+                "cif_len_err", total("cif_len_abs_err") / max(nsentences, 1), nsentences, round=3
+            )
+
+    @staticmethod
+    def logging_outputs_can_be_summed() -> bool:
+        return True

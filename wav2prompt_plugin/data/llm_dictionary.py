@@ -1,0 +1,90 @@
+"""A fairseq Dictionary aligned one-to-one with an LLM's vocabulary.
+
+fairseq index i is LLM token id i, so target tensors go straight into the
+LLM's embedding and its logits straight into fairseq's SequenceGenerator. The
+specials are the LLM's own: bos/eos/unk as its tokenizer defines them; pad is
+its pad token, or its unk token when it has no pad distinct from eos (LLaMA-2),
+because fairseq must never treat eos as padding.
+"""
+import logging
+import os
+
+from fairseq.data import Dictionary
+
+logger = logging.getLogger(__name__)
+
+
+class LLMPathError(ValueError):
+    pass
+
+
+def check_llm_dir(path: str) -> str:
+    if not path:
+        raise LLMPathError("--llm-path is required: a local directory saved with save_pretrained")
+    if not os.path.isdir(path):
+        raise LLMPathError(f"--llm-path {path!r} is not a directory")
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise LLMPathError(
+            f"--llm-path {path!r} has no config.json: not a Hugging Face model directory"
+        )
+    return path
+
+
+def load_llm_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    check_llm_dir(path)
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise LLMPathError(f"cannot load the tokenizer of --llm-path {path!r}: {e}") from e
+
+
+class LLMDictionary(Dictionary):
+    def __init__(self, tokenizer, vocab_size: int):
+        super().__init__(add_special_symbols=False)
+        if len(tokenizer) > vocab_size:
+            raise LLMPathError(
+                f"the tokenizer has {len(tokenizer)} tokens but the LLM only {vocab_size} "
+                "embeddings: tokenizer and LLM do not match"
+            )
+        pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        for idx in range(vocab_size):
+            piece = pieces[idx] if idx < len(pieces) else None
+            # fairseq joins symbols with spaces; a piece holding whitespace (or
+            # a repeated or missing one) gets a unique placeholder instead
+            if not piece or any(c.isspace() for c in piece) or piece in self.indices:
+                piece = f"<llm_token_{idx}>"
+            self.indices[piece] = idx
+            self.symbols.append(piece)
+            self.count.append(1)
+
+        self.eos_index = _require(tokenizer.eos_token_id, "eos", tokenizer)
+        self.unk_index = tokenizer.unk_token_id
+        pad = tokenizer.pad_token_id
+        if pad is None or pad == self.eos_index:
+            pad = self.unk_index
+        if pad is None or pad == self.eos_index:
+            raise LLMPathError(
+                f"the tokenizer of {tokenizer.name_or_path!r} has no pad or unk token distinct "
+                "from eos; set pad_token in its tokenizer_config.json"
+            )
+        self.pad_index = pad
+        if self.unk_index is None:
+            self.unk_index = pad
+        # LLMs without a bos (GPT-2 style) start the prompt with nothing
+        self.llm_bos = tokenizer.bos_token_id
+        self.bos_index = self.llm_bos if self.llm_bos is not None else self.eos_index
+        self.bos_word, self.pad_word = self.symbols[self.bos_index], self.symbols[pad]
+        self.eos_word, self.unk_word = self.symbols[self.eos_index], self.symbols[self.unk_index]
+        self.nspecial = 0
+
+    def pieces_to_ids(self, text: str):
+        """Inverse of `string()`: space-separated pieces back to token ids."""
+        return [self.indices.get(p, self.unk_index) for p in text.split()]
+
+
+def _require(value, name, tokenizer):
+    if value is None:
+        raise LLMPathError(f"the tokenizer of {tokenizer.name_or_path!r} has no {name} token")
+    return value

@@ -1,0 +1,133 @@
+"""Speech utterances with their prompt segments, target and transcript tokens."""
+import logging
+from typing import List, Optional
+
+import numpy as np
+import torch
+from fairseq.data import FairseqDataset, data_utils
+from fairseq.data.audio.speech_to_text_dataset import _collate_frames
+
+from wav2prompt_plugin.data.audio_features import load_features
+
+logger = logging.getLogger(__name__)
+
+
+class Wav2PromptDataset(FairseqDataset):
+    """One item per manifest row.
+
+    targets: token ids the LLM must produce (eos appended here);
+    transcripts: token ids of the transcript, U of them, for L_MSE / L_QUA
+    (None when the manifest has no transcript);
+    prompts: per row, the (prefix, postfix) token ids around E_s.
+    """
+
+    def __init__(
+        self,
+        audio: List[str],
+        n_frames: List[int],
+        targets: List[List[int]],
+        transcripts: Optional[List[List[int]]],
+        prompts: List[tuple],
+        dictionary,
+        shuffle: bool = True,
+        utterance_cmvn: bool = True,
+    ):
+        self.audio = audio
+        self.sizes = np.array(n_frames, dtype=np.int64)
+        self.targets = targets
+        self.transcripts = transcripts
+        self.prompts = prompts
+        self.dictionary = dictionary
+        self.shuffle = shuffle
+        self.utterance_cmvn = utterance_cmvn
+
+    def set_prompts(self, prompts: List[tuple]):
+        self.prompts = prompts
+
+    def __len__(self):
+        return len(self.audio)
+
+    def __getitem__(self, index):
+        features = torch.from_numpy(load_features(self.audio[index], self.utterance_cmvn))
+        prefix, postfix = self.prompts[index]
+        item = {
+            "id": index,
+            "source": features,
+            "target": torch.tensor(self.targets[index] + [self.dictionary.eos()]),
+            "prefix": torch.tensor(prefix, dtype=torch.long),
+            "postfix": torch.tensor(postfix, dtype=torch.long),
+        }
+        if self.transcripts is not None:
+            item["transcript"] = torch.tensor(self.transcripts[index], dtype=torch.long)
+        return item
+
+    def _tokens(self, samples, key, move_eos_to_beginning=False):
+        pad, eos = self.dictionary.pad(), self.dictionary.eos()
+        values = [s[key] for s in samples]
+        lengths = torch.tensor([v.numel() for v in values], dtype=torch.long)
+        if lengths.max() == 0:
+            return torch.full((len(values), 0), pad, dtype=torch.long), lengths
+        return (
+            data_utils.collate_tokens(values, pad, eos, False, move_eos_to_beginning),
+            lengths,
+        )
+
+    def collater(self, samples):
+        if len(samples) == 0:
+            return {}
+        target, target_lengths = self._tokens(samples, "target")
+        prev_output_tokens, _ = self._tokens(samples, "target", move_eos_to_beginning=True)
+        prefix, prefix_lengths = self._tokens(samples, "prefix")
+        postfix, postfix_lengths = self._tokens(samples, "postfix")
+        batch = {
+            "id": torch.tensor([s["id"] for s in samples], dtype=torch.long),
+            "net_input": {
+                "src_tokens": _collate_frames([s["source"] for s in samples]),
+                "src_lengths": torch.tensor([s["source"].size(0) for s in samples]),
+                "prev_output_tokens": prev_output_tokens,
+                "prompt_prefix_tokens": prefix,
+                "prompt_prefix_lengths": prefix_lengths,
+                "prompt_postfix_tokens": postfix,
+                "prompt_postfix_lengths": postfix_lengths,
+            },
+            "target": target,
+            "target_lengths": target_lengths,
+            "ntokens": int(target_lengths.sum()),
+            "nsentences": len(samples),
+        }
+        if "transcript" in samples[0]:
+            batch["transcript"], batch["transcript_lengths"] = self._tokens(samples, "transcript")
+        return batch
+
+    def num_tokens(self, index):
+        return int(self.sizes[index])
+
+    def num_tokens_vec(self, indices):
+        return self.sizes[indices]
+
+    def size(self, index):
+        return int(self.sizes[index])
+
+    def batch_by_size(self, indices, max_tokens=None, max_sentences=None,
+                      required_batch_size_multiple=1):
+        batches = super().batch_by_size(
+            indices, max_tokens, max_sentences, required_batch_size_multiple
+        )
+        # fairseq-fixed 0.12.3.1 drops the last partial batch when
+        # required_batch_size_multiple > 1; batches are consecutive slices of
+        # `indices`, so what was dropped is the tail
+        covered = sum(len(b) for b in batches)
+        if covered < len(indices):
+            batches = list(batches) + list(
+                super().batch_by_size(indices[covered:], max_tokens, max_sentences, 1)
+            )
+        return batches
+
+    def ordered_indices(self):
+        # longest first, ties in random (training) or manifest order
+        order = np.random.permutation(len(self)) if self.shuffle else np.arange(len(self))
+        return order[np.argsort(-self.sizes[order], kind="stable")]
+
+    @property
+    def supports_prefetch(self):
+        return False

@@ -1,0 +1,134 @@
+"""Continuous integrate-and-fire (CIF), vectorised over time.
+
+Wav2Prompt (Deng et al., 2024) turns the encoder output H (B x T x C) into one
+vector per LLM token with CIF (Dong & Xu, 2020): a weight alpha_t in [0, 1] is
+predicted per frame, the weighted frames are integrated, and a vector is fired
+each time the running weight crosses the threshold beta (1.0).
+
+Why not a loop or an existing package: the usual implementation steps through
+frames in Python; here firing is computed in closed form. Let c(x) be the
+"alpha time" (cumulative weight) and S(x) the integral of h over it, a piecewise
+linear function with S(c_t) = sum_{tau<=t} alpha_tau h_tau. The k-th fired vector
+is S(k beta) - S((k-1) beta), and S at a boundary is found with one
+`searchsorted` over the cumulative weights. This costs O(T C + K C), handles any
+padding, and stays exact when a frame's (scaled) weight exceeds 1 and crosses
+several boundaries, which happens when training scales the weights to U.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class CifOutput:
+    fired: torch.Tensor  # B x K x C, zero beyond each utterance's count
+    fired_mask: torch.Tensor  # B x K, True for real vectors
+    num_fired: torch.Tensor  # B, integer counts
+    weight_sum: torch.Tensor  # B, sum of unscaled weights (for L_QUA)
+    alpha: torch.Tensor  # B x T, unscaled weights (zero on padding)
+
+
+class CifWeightPredictor(nn.Module):
+    """alpha_t = sigmoid(Linear(ReLU(Conv1d(H)))), as in the CIF paper."""
+
+    def __init__(self, embed_dim: int, conv_kernel_size: int = 3, dropout: float = 0.1):
+        super().__init__()
+        self.conv = nn.Conv1d(
+            embed_dim, embed_dim, conv_kernel_size, padding=conv_kernel_size // 2
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.proj = nn.Linear(embed_dim, 1)
+
+    def forward(self, hidden: torch.Tensor, padding_mask: Optional[torch.Tensor]):
+        # hidden: B x T x C; padding_mask: B x T, True on padding
+        if padding_mask is not None:
+            hidden = hidden.masked_fill(padding_mask.unsqueeze(-1), 0.0)
+        x = F.relu(self.conv(hidden.transpose(1, 2)).transpose(1, 2))
+        alpha = torch.sigmoid(self.proj(self.dropout(x)).squeeze(-1))
+        if padding_mask is not None:
+            alpha = alpha.masked_fill(padding_mask, 0.0)
+        return alpha  # B x T
+
+
+def integrate_and_fire(
+    hidden: torch.Tensor,
+    alpha: torch.Tensor,
+    padding_mask: Optional[torch.Tensor] = None,
+    target_lengths: Optional[torch.Tensor] = None,
+    threshold: float = 1.0,
+    tail_threshold: float = 0.5,
+) -> CifOutput:
+    """Fire one vector per `threshold` of integrated weight.
+
+    hidden: B x T x C encoder output; alpha: B x T weights >= 0;
+    padding_mask: B x T, True on padded frames.
+    With `target_lengths` (training), weights are scaled so that each utterance
+    sums to exactly U and exactly U vectors are fired (the last one takes
+    whatever rounding left). Without them (inference), floor(sum) vectors fire,
+    plus one for a remaining tail weight >= `tail_threshold` * threshold.
+    """
+    if padding_mask is not None:
+        alpha = alpha.masked_fill(padding_mask, 0.0)
+    weight_sum = alpha.sum(dim=1)
+    work_dtype = torch.promote_types(hidden.dtype, torch.float32)
+    h = hidden.to(work_dtype)
+    a = alpha.to(work_dtype)
+    if target_lengths is not None:
+        scale = target_lengths.to(work_dtype) / a.sum(dim=1).clamp(min=1e-6)
+        a = a * scale.unsqueeze(1)
+    bsz, _, dim = h.shape
+
+    cum_weight = torch.cumsum(a, dim=1)  # c_t, B x T
+    total = cum_weight[:, -1]
+    if target_lengths is not None:
+        num_fired = target_lengths.long()
+    else:
+        whole = torch.floor(total / threshold + 1e-6)
+        tail = total - whole * threshold
+        num_fired = (whole + (tail >= tail_threshold * threshold).to(whole)).long()
+    max_fired = int(num_fired.max()) if bsz > 0 else 0
+
+    # S(x) just before each frame, and its total: B x T x C, B x C
+    weighted = a.unsqueeze(-1) * h
+    integral = torch.cumsum(weighted, dim=1)
+    integral_before = integral - weighted
+    integral_total = integral[:, -1]
+
+    # S at boundaries beta, 2 beta, ..., K beta (K = max_fired)
+    bounds = threshold * torch.arange(
+        1, max_fired + 1, device=h.device, dtype=work_dtype
+    ).expand(bsz, max_fired)
+    frame = torch.searchsorted(cum_weight.detach().contiguous(), bounds.contiguous())
+    inside = frame < cum_weight.size(1)
+    frame = frame.clamp(max=cum_weight.size(1) - 1)
+    cum_before = (cum_weight - a).gather(1, frame)
+    idx = frame.unsqueeze(-1).expand(bsz, max_fired, dim)
+    at_bound = integral_before.gather(1, idx) + (bounds - cum_before).unsqueeze(
+        -1
+    ) * h.gather(1, idx)
+    # past the end of the weight, S(x) is the whole integral
+    at_bound = torch.where(
+        inside.unsqueeze(-1), at_bound, integral_total.unsqueeze(1).expand_as(at_bound)
+    )
+    fired_mask = torch.arange(max_fired, device=h.device).unsqueeze(0) < num_fired.unsqueeze(1)
+    if target_lengths is not None:
+        # the U-th vector ends at the total integral, so rounding in the
+        # scaled sum never drops a remainder
+        is_last = torch.arange(max_fired, device=h.device).unsqueeze(0) == (
+            num_fired - 1
+        ).unsqueeze(1)
+        at_bound = torch.where(
+            is_last.unsqueeze(-1), integral_total.unsqueeze(1).expand_as(at_bound), at_bound
+        )
+    previous = torch.cat([h.new_zeros(bsz, 1, dim), at_bound[:, :-1]], dim=1)
+    fired = (at_bound - previous) * fired_mask.unsqueeze(-1).to(work_dtype)
+    return CifOutput(
+        fired=fired.to(hidden.dtype),
+        fired_mask=fired_mask,
+        num_fired=num_fired,
+        weight_sum=weight_sum,
+        alpha=alpha,
+    )

@@ -1,0 +1,197 @@
+"""The frozen LLM as a fairseq incremental decoder.
+
+Wraps any Hugging Face causal LM loaded from a local directory. Its parameters
+never require grad and it stays in eval mode (no dropout) while the speech side
+trains, yet gradients flow through it into the prompt embeddings. The decoder
+input is ``[Emb(prefix); E_s; Emb(postfix); Emb(target_<u)]``: prompts are left
+padded so every utterance's target starts at the same position, which lets
+fairseq's SequenceGenerator step all beams together over the LLM's KV cache.
+"""
+import hashlib
+import inspect
+import json
+import logging
+from typing import Dict, Optional
+
+import torch
+from fairseq.models import FairseqIncrementalDecoder
+
+from wav2prompt_plugin.data.llm_dictionary import LLMPathError, check_llm_dir
+
+logger = logging.getLogger(__name__)
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class PromptTooLongError(ValueError):
+    pass
+
+
+def load_frozen_llm(path: str, dtype: str = "fp32"):
+    from transformers import AutoModelForCausalLM
+
+    check_llm_dir(path)
+    try:
+        llm = AutoModelForCausalLM.from_pretrained(
+            path, dtype=DTYPES[dtype], local_files_only=True
+        )
+    except (OSError, ValueError) as e:
+        raise LLMPathError(f"cannot load a causal LM from --llm-path {path!r}: {e}") from e
+    llm.requires_grad_(False)
+    return llm.eval()
+
+
+def llm_fingerprint(llm) -> str:
+    """Identity of an LLM: architecture, sizes and a hash of its input embeddings.
+
+    The hash is taken over the bf16 rounding of the embeddings, so the same
+    weights loaded in fp32 or bf16 share one fingerprint.
+    """
+    cfg = llm.config
+    emb = llm.get_input_embeddings().weight.detach()
+    digest = hashlib.sha256(emb.to(torch.bfloat16).view(torch.int16).cpu().numpy().tobytes())
+    return json.dumps(
+        {
+            "model_type": cfg.model_type,
+            "vocab_size": emb.size(0),
+            "hidden_size": emb.size(1),
+            "num_layers": getattr(cfg, "num_hidden_layers", getattr(cfg, "n_layer", None)),
+            "embedding_sha256": digest.hexdigest()[:20],
+        },
+        sort_keys=True,
+    )
+
+
+def llm_max_positions(config) -> int:
+    for name in ("max_position_embeddings", "n_positions", "seq_length"):
+        if getattr(config, name, None):
+            return int(getattr(config, name))
+    return 1 << 20  # ALiBi models such as BLOOM have no fixed limit
+
+
+class FrozenLLMDecoder(FairseqIncrementalDecoder):
+    def __init__(self, dictionary, llm):
+        super().__init__(dictionary)
+        self.llm = llm
+        self.llm.requires_grad_(False)
+        self.embed_dim = llm.get_input_embeddings().embedding_dim
+        self.max_llm_positions = llm_max_positions(llm.config)
+        self._takes_position_ids = "position_ids" in inspect.signature(llm.forward).parameters
+        # the checkpoint holds only what trains: drop the LLM on save, and do
+        # not report it missing on load (it comes from --llm-path)
+        self._register_state_dict_hook(_drop_llm_weights)
+        self.register_load_state_dict_post_hook(_ignore_missing_llm_weights)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.llm.eval()
+        return self
+
+    @property
+    def llm_dtype(self):
+        return self.llm.get_input_embeddings().weight.dtype
+
+    def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.llm.get_input_embeddings()(tokens)
+
+    def build_prompt(self, encoder_out: Dict):
+        """Left-padded ``[Emb(prefix); E_s; Emb(postfix)]``: B x P x D and its mask."""
+        segments = [
+            (self.embed_tokens(encoder_out["prompt_prefix_tokens"][0]),
+             encoder_out["prompt_prefix_lengths"][0]),
+            (encoder_out["speech_prompt"][0].to(self.llm_dtype),
+             encoder_out["speech_prompt_lengths"][0]),
+            (self.embed_tokens(encoder_out["prompt_postfix_tokens"][0]),
+             encoder_out["prompt_postfix_lengths"][0]),
+        ]
+        bsz = segments[0][0].size(0)
+        total = sum(lengths for _, lengths in segments)
+        width = int(total.max()) if bsz > 0 else 0
+        prompt = segments[0][0].new_zeros(bsz, width, self.embed_dim)
+        offset = width - total  # left padding of each row
+        rows = torch.arange(bsz, device=prompt.device).unsqueeze(1)
+        for values, lengths in segments:
+            steps = torch.arange(values.size(1), device=prompt.device).unsqueeze(0)
+            valid = steps < lengths.unsqueeze(1)  # B x S
+            dest = (offset.unsqueeze(1) + steps)[valid]
+            prompt = prompt.index_put((rows.expand_as(valid)[valid], dest), values[valid])
+            offset = offset + lengths
+        mask = torch.arange(width, device=prompt.device).unsqueeze(0) >= (width - total).unsqueeze(1)
+        return prompt, mask.long()
+
+    def _run(self, embeds, mask, positions, cache=None, keep=0):
+        kwargs = dict(inputs_embeds=embeds, attention_mask=mask, use_cache=cache is not False)
+        if self._takes_position_ids:
+            kwargs["position_ids"] = positions
+        if cache not in (None, False):
+            kwargs["cache"] = cache
+        return self.llm(**kwargs, logits_to_keep=keep)
+
+    def _check_length(self, length: int):
+        if length > self.max_llm_positions:
+            raise PromptTooLongError(
+                f"LLM input of {length} positions exceeds the LLM's maximum of "
+                f"{self.max_llm_positions} (prompt + target); shorten the template or "
+                "the utterance (--max-source-positions)"
+            )
+
+    def forward(self, prev_output_tokens, encoder_out=None, incremental_state=None, **unused):
+        """prev_output_tokens: B x N, starting with fairseq's bos (eos) which the
+        prompt replaces. Returns logits B x N x V predicting target_1..target_N."""
+        if incremental_state is not None:
+            return self._forward_incremental(prev_output_tokens, encoder_out, incremental_state)
+        prompt, mask = self.build_prompt(encoder_out)
+        targets = self.embed_tokens(prev_output_tokens[:, 1:])
+        embeds = torch.cat([prompt, targets], dim=1)
+        mask = torch.cat([mask, mask.new_ones(targets.shape[:2])], dim=1)
+        self._check_length(embeds.size(1))
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        out = self._run(embeds, mask, positions, cache=False, keep=prev_output_tokens.size(1))
+        return out.logits, {"attn": None}
+
+    def _forward_incremental(self, prev_output_tokens, encoder_out, incremental_state):
+        state = self.get_incremental_state(incremental_state, "llm")
+        if state is None:
+            prompt, mask = self.build_prompt(encoder_out)
+            targets = self.embed_tokens(prev_output_tokens[:, 1:])
+            embeds = torch.cat([prompt, targets], dim=1)
+            mask = torch.cat([mask, mask.new_ones(targets.shape[:2])], dim=1)
+            positions = (mask.cumsum(1) - 1).clamp(min=0)
+            cache = None
+        else:
+            embeds = self.embed_tokens(prev_output_tokens[:, -1:])
+            mask = torch.cat([state["mask"], state["mask"].new_ones(embeds.size(0), 1)], dim=1)
+            positions = state["positions"][:, -1:] + 1
+            cache = state["cache"]
+        self._check_length(mask.size(1))
+        out = self._run(embeds, mask, positions, cache=cache, keep=1)
+        self.set_incremental_state(
+            incremental_state, "llm", {"cache": out.cache, "mask": mask, "positions": positions}
+        )
+        return out.logits, {"attn": None}
+
+    def reorder_incremental_state(self, incremental_state, new_order):
+        state = self.get_incremental_state(incremental_state, "llm")
+        if state is None:
+            return
+        state["cache"].reorder_cache(new_order)
+        state["mask"] = state["mask"].index_select(0, new_order)
+        state["positions"] = state["positions"].index_select(0, new_order)
+        self.set_incremental_state(incremental_state, "llm", state)
+
+    def get_normalized_probs(self, net_output, log_probs, sample=None):
+        logits = net_output[0].float()
+        return torch.log_softmax(logits, -1) if log_probs else torch.softmax(logits, -1)
+
+    def max_positions(self):
+        return self.max_llm_positions
+
+
+def _drop_llm_weights(module, state_dict, prefix, local_metadata):
+    for key in [k for k in state_dict if k.startswith(prefix + "llm.")]:
+        del state_dict[key]
+
+
+def _ignore_missing_llm_weights(module, incompatible_keys):
+    missing = incompatible_keys.missing_keys
+    missing[:] = [k for k in missing if ".llm." not in k and not k.startswith("llm.")]
