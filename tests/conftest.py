@@ -51,10 +51,10 @@ def build_tiny_llm(out_dir, seed=0, corpus=SENTENCES, vocab_size=120):
     tokenizer.save_pretrained(out_dir)
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=36, intermediate_size=52,
-        num_hidden_layers=2, num_attention_heads=3, num_key_value_heads=3,
+        vocab_size=len(tokenizer), hidden_size=72, intermediate_size=148,
+        num_hidden_layers=3, num_attention_heads=3, num_key_value_heads=3,
         max_position_embeddings=256, bos_token_id=1, eos_token_id=2, pad_token_id=3,
-        tie_word_embeddings=False,
+        tie_word_embeddings=False, initializer_range=0.3,
     )
     LlamaForCausalLM(config).save_pretrained(out_dir)
     shutil.rmtree(work)

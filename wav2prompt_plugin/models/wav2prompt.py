@@ -8,6 +8,7 @@ between CIF and the LLM are not specified by the paper: a linear projection
 (optionally a 2-layer MLP) is our choice.
 """
 import json
+import os
 import logging
 from dataclasses import dataclass, field
 
@@ -139,7 +140,7 @@ class LLMIdentityMixin:
     """
 
     def register_llm_identity(self, path: str, llm):
-        self.llm_identity = {"path": path, "fingerprint": llm_fingerprint(llm)}
+        self.llm_identity = {"path": os.path.abspath(path), "fingerprint": llm_fingerprint(llm)}
         data = json.dumps(self.llm_identity).encode()
         self.register_buffer("llm_identity_bytes", torch.tensor(list(data), dtype=torch.uint8))
 

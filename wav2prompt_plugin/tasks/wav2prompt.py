@@ -37,7 +37,8 @@ class Wav2PromptTaskConfig(FairseqDataclass):
     )
     gen_template: Optional[str] = field(
         default=None,
-        metadata={"help": "prompt template for generation (default: --train-template)"},
+        metadata={"help": "prompt template for generation (default: the template the "
+                  "checkpoint was trained with)"},
     )
     target_column: str = field(
         default="tgt_text", metadata={"help": "manifest column the LLM must produce"}
@@ -97,7 +98,12 @@ class Wav2PromptTask(FairseqTask):
     def template(self) -> PromptTemplate:
         return self.gen_template if self.generating else self.train_template
 
-    def load_dataset(self, split: str, epoch=1, combine=False, **kwargs):
+    def load_dataset(self, split: str, epoch=1, combine=False, task_cfg=None, **kwargs):
+        if task_cfg is not None and not self.cfg.gen_template:
+            # fairseq-generate passes the checkpoint's task config
+            self.gen_template = PromptTemplate(
+                task_cfg.get("gen_template") or task_cfg.get("train_template") or "{speech}"
+            )
         path = split if split.endswith(".tsv") else os.path.join(self.cfg.data, f"{split}.tsv")
         manifest = read_manifest(path, required=[self.cfg.target_column])
         for template in (self.train_template, self.gen_template):

@@ -233,7 +233,7 @@ tell me the job of {name}|dis moi le métier de {name}|dime el trabajo de {name}
 what is the profession of {name}|quelle est la profession de {name}|cuál es la profesión de {name}
 = food | the favourite food of {name} is {value}
 what is the favourite food of {name}|quel est le plat préféré de {name}|cuál es la comida favorita de {name}
-what does {name} like to eat|que aime manger {name}|qué le gusta comer a {name}
+what does {name} like to eat|quelle nourriture aime {name}|qué le gusta comer a {name}
 which food does {name} love|quel plat adore {name}|qué comida adora {name}
 tell me the favourite food of {name}|dis moi le plat préféré de {name}|dime la comida favorita de {name}
 what does {name} eat most|que mange {name} le plus|qué come más {name}

@@ -1,0 +1,117 @@
+"""fairseq-train / fairseq-generate as users run them, on the tiny fixture."""
+import json
+import os
+import re
+
+import pytest
+import torch
+
+from conftest import run_cli
+
+TEMPLATE = "repeat {speech} text"
+SMALL_ENCODER = [
+    "--arch", "wav2prompt_tiny", "--encoder-layers", "2", "--encoder-embed-dim", "32",
+    "--encoder-ffn-embed-dim", "64", "--encoder-attention-heads", "4", "--conv-channels", "32",
+    "--dropout", "0.0", "--attention-dropout", "0.0", "--activation-dropout", "0.0",
+]
+
+
+def train_args(data, llm, save_dir, updates=60, extra=()):
+    return [
+        "fairseq-train", data, "--user-dir", "wav2prompt_plugin", "--task", "wav2prompt",
+        "--llm-path", llm, "--train-template", TEMPLATE, *SMALL_ENCODER,
+        "--criterion", "wav2prompt", "--optimizer", "adam", "--lr", "3e-3",
+        "--max-tokens", "2500", "--max-update", str(updates), "--save-dir", save_dir,
+        "--no-epoch-checkpoints", "--log-format", "json", "--log-interval", "1",
+        "--num-workers", "0", "--cpu", "--valid-subset", "dev", "--seed", "3", *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, speech_data, tiny_llm):
+    save_dir = str(tmp_path_factory.mktemp("ckpt"))
+    proc = run_cli(train_args(speech_data, tiny_llm, save_dir), cwd=os.getcwd())
+    logs = [json.loads(line[line.index("{"):]) for line in proc.stdout.splitlines()
+            if "train_inner" in line and "{" in line]
+    return {"dir": save_dir, "logs": logs, "checkpoint": os.path.join(save_dir, "checkpoint_last.pt")}
+
+
+def generate(data, llm, checkpoint, beam, extra=()):
+    proc = run_cli([
+        "fairseq-generate", data, "--user-dir", "wav2prompt_plugin", "--task", "wav2prompt",
+        "--llm-path", llm, "--gen-subset", "dev", "--path", checkpoint, "--beam", str(beam),
+        "--max-len-b", "15", "--max-tokens", "2500", "--cpu", "--scoring", "wer", *extra,
+    ])
+    hyps = dict(re.findall(r"^D-(\d+)\t\S+\t(.*)$", proc.stdout, re.M))
+    refs = dict(re.findall(r"^T-(\d+)\t(.*)$", proc.stdout, re.M))
+    return hyps, refs, proc.stdout
+
+
+def test_training_reduces_every_loss_term(trained):
+    logs = trained["logs"]
+    assert len(logs) >= 50
+    first, last = logs[:10], logs[-10:]
+
+    def mean(rows, key):
+        return sum(float(r[key]) for r in rows) / len(rows)
+
+    for term, factor in (("loss", 0.7), ("ce", 0.9), ("mse", 0.5), ("qua", 0.8)):
+        assert mean(last, term) < factor * mean(first, term), term
+
+
+def test_checkpoint_holds_only_trained_parameters(trained, tiny_llm):
+    state = torch.load(trained["checkpoint"], map_location="cpu", weights_only=False)
+    assert not any(".llm." in k for k in state["model"])
+    assert any(k.startswith("encoder.speech_encoder.") for k in state["model"])
+    llm_bytes = os.path.getsize(os.path.join(tiny_llm, "model.safetensors"))
+    assert os.path.getsize(trained["checkpoint"]) < llm_bytes
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_generate_prints_hypotheses_and_reload_reproduces_them(trained, speech_data, tiny_llm, beam):
+    hyps, refs, out = generate(speech_data, tiny_llm, trained["checkpoint"], beam)
+    assert len(hyps) == 4 and len(refs) == 4
+    assert refs["0"] == "the cat sleeps in the kitchen"  # detokenized, not pieces
+    assert any(h.strip() for h in hyps.values())
+    assert re.search(r"WER: [\d.]+", out)
+    again, _, _ = generate(speech_data, tiny_llm, trained["checkpoint"], beam)
+    assert again == hyps
+
+
+def test_python_api_matches_fairseq_generate(trained, speech_data, tiny_llm):
+    from wav2prompt_plugin.inference import Wav2PromptInference
+
+    hyps, _, _ = generate(speech_data, tiny_llm, trained["checkpoint"], 1)
+    w2p = Wav2PromptInference(trained["checkpoint"], beam=1, max_len_b=15)  # LLM path from the checkpoint
+    wavs = [os.path.join(speech_data, "wav", f"dev_{i}.wav") for i in range(4)]
+    assert w2p.generate(wavs, TEMPLATE) == [hyps[str(i)] for i in range(4)]
+
+
+def test_example_script_runs(trained, speech_data, tiny_llm):
+    proc = run_cli([
+        "python", "examples/speech_to_text_with_template.py", "--checkpoint", trained["checkpoint"],
+        "--llm-path", tiny_llm, "--template", "Context: {context} Question: {speech} Answer:",
+        "--field", "context=the box is green", os.path.join(speech_data, "wav", "dev_0.wav"),
+    ], cwd=os.getcwd())
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(os.path.join(speech_data, "wav", "dev_0.wav") + "\t")
+
+
+def test_checkpoint_refuses_another_llm(trained, speech_data, tiny_llm, other_llm):
+    proc = run_cli([
+        "fairseq-generate", speech_data, "--user-dir", "wav2prompt_plugin", "--task", "wav2prompt",
+        "--llm-path", other_llm, "--gen-subset", "dev", "--path", trained["checkpoint"], "--cpu",
+    ], check=False)
+    assert proc.returncode != 0
+    message = [l for l in proc.stderr.splitlines() if "LLMMismatchError: " in l]
+    assert message, proc.stderr[-2000:]
+    assert os.path.abspath(tiny_llm) in message[0] and other_llm in message[0]
+
+
+def test_exact_match_scorer_and_gen_template(trained, speech_data, tiny_llm):
+    _, refs, out = generate(speech_data, tiny_llm, trained["checkpoint"], 1, extra=[
+        "--scoring", "exact_match", "--gen-template", "Context: {context} Question: {speech} Answer:",
+        "--target-column", "context",
+    ])
+    assert refs["0"] == "the box is green"
+    assert re.search(r"Exact match: [\d.]+ \(\d+/4\)", out)
