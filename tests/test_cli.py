@@ -115,3 +115,27 @@ def test_exact_match_scorer_and_gen_template(trained, speech_data, tiny_llm):
     ])
     assert refs["0"] == "the box is green"
     assert re.search(r"Exact match: [\d.]+ \(\d+/4\)", out)
+
+
+def test_wav2prompt_eval_writes_results(trained, speech_data, tiny_llm, tmp_path):
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps({
+        "asr": {"template": TEMPLATE, "target": "tgt_text", "metric": "wer"},
+        "ctx": {"template": "Context: {context} Question: {speech} Answer:", "target": "context",
+                "metric": "acc"},
+    }))
+    out = tmp_path / "eval"
+    run_cli(["wav2prompt-eval", "--checkpoint", trained["checkpoint"], "--llm-path", tiny_llm,
+             "--manifest", os.path.join(speech_data, "dev.tsv"), "--tasks-file", str(tasks),
+             "--systems", "wav2prompt,text_topline", "--out", str(out), "--max-len-b", "15"])
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["systems"]) == {"wav2prompt", "text_topline"}
+    w2p = results["systems"]["wav2prompt"]
+    assert {"asr_wer", "ctx_acc", "cif_len_exact", "cif_len_within1"} <= set(w2p)
+    assert 0 <= w2p["cif_len_exact"] <= w2p["cif_len_within1"] <= 100
+    # the figures are those of the written hypotheses, which match fairseq-generate
+    hyps, _, _ = generate(speech_data, tiny_llm, trained["checkpoint"], 1)
+    rows = [l.split("\t") for l in (out / "hyps" / "wav2prompt.asr.tsv").read_text().splitlines()[1:]]
+    assert len(rows) == 4
+    assert all(hyp == hyps[rid.split("_")[1]] for rid, _, hyp in rows)
+    assert "| ASR WER (%) ↓ |" in (out / "results.md").read_text()

@@ -1,58 +1,119 @@
-"""Python entry point: a checkpoint + a local LLM -> text for audio and a template.
+"""Python entry points: text for audio (Wav2Prompt) or for text (topline, cascade).
 
     from wav2prompt_plugin.inference import Wav2PromptInference
     w2p = Wav2PromptInference("checkpoint_best.pt", llm_path="/models/llama-2-7b")
     w2p.generate(["a.wav"], "Translate the English text into French: {speech} French:")
 
-It goes through the same task, dataset collater and fairseq SequenceGenerator
-as `fairseq-generate`, so both give the same hypotheses.
+Both go through the task's collater and fairseq's SequenceGenerator over the
+plugin's frozen-LLM decoder, as `fairseq-generate` does, so all give the same
+hypotheses for the same input.
 """
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from fairseq import checkpoint_utils, utils
+from fairseq.data import data_utils
 from fairseq.dataclass.configs import GenerationConfig
 
-from wav2prompt_plugin.data.templates import PromptTemplate
+from wav2prompt_plugin.data.templates import PromptTemplate, encode_segment
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
+from wav2prompt_plugin.models.text_prompt import TextPromptModel
 from wav2prompt_plugin.models.wav2prompt import decode_llm_identity
+
+Fields = Union[None, Dict[str, str], Sequence[Dict[str, str]]]
 
 
 def stored_llm_path(checkpoint_state) -> str:
     return decode_llm_identity(checkpoint_state["model"]["llm_identity_bytes"])["path"]
 
 
-class Wav2PromptInference:
-    def __init__(
-        self,
-        checkpoint: str,
-        llm_path: Optional[str] = None,
-        beam: int = 1,
-        max_len_b: int = 200,
-        device: str = "cpu",
-        **generation,
-    ):
-        import wav2prompt_plugin  # noqa: F401  (registers the task and model)
+def _rows(template: PromptTemplate, fields: Fields, count: int):
+    if fields is None or isinstance(fields, dict):
+        fields = [fields or {}] * count
+    for row in fields:
+        template.check_columns(row.keys(), "the fields given")
+    return list(fields)
+
+
+class LLMGenerator:
+    """The frozen LLM with text where the speech prompt would be."""
+
+    def __init__(self, task, decoder, device="cpu", beam=1, max_len_b=200, **generation):
+        import wav2prompt_plugin  # noqa: F401  (registers task, model, bpe)
+
+        self.task = task
+        self.device = device
+        self.config = GenerationConfig(beam=beam, max_len_b=max_len_b, **generation)
+        self.text_model = TextPromptModel.from_decoder(decoder).to(device).eval()
+        self.text_generator = task.build_generator([self.text_model], self.config)
+        self.bpe = task.build_bpe(None)
+
+    @classmethod
+    def from_llm_path(cls, llm_path: str, llm_dtype: str = "fp32", **kwargs):
+        from wav2prompt_plugin.modules.frozen_llm import FrozenLLMDecoder, load_frozen_llm
+        from wav2prompt_plugin.tasks.wav2prompt import Wav2PromptTask, Wav2PromptTaskConfig
+
+        task = Wav2PromptTask.setup_task(Wav2PromptTaskConfig(llm_path=llm_path))
+        decoder = FrozenLLMDecoder(task.target_dictionary, load_frozen_llm(llm_path, llm_dtype))
+        return cls(task, decoder, **kwargs)
+
+    def _decode(self, generator, model, sample) -> List[str]:
+        if self.device != "cpu":
+            sample = utils.move_to_cuda(sample)
+        hypos = self.task.inference_step(generator, [model], sample)
+        dictionary = self.task.target_dictionary
+        return [self.bpe.decode(dictionary.string(h[0]["tokens"].int().cpu())) for h in hypos]
+
+    def _prompt_input(self, template, rows):
+        dictionary = self.task.target_dictionary
+        prompts = self.task.encode_prompts(rows, template)
+        pieces = {}
+        for key, position in (("prefix", 0), ("postfix", 1)):
+            values = [torch.tensor(p[position], dtype=torch.long) for p in prompts]
+            lengths = torch.tensor([v.numel() for v in values])
+            tokens = (data_utils.collate_tokens(values, dictionary.pad()) if lengths.max() > 0
+                      else torch.full((len(values), 0), dictionary.pad()))
+            pieces[f"prompt_{key}_tokens"], pieces[f"prompt_{key}_lengths"] = tokens, lengths
+        pieces["prev_output_tokens"] = torch.full((len(rows), 1), dictionary.eos())
+        return pieces
+
+    @torch.no_grad()
+    def generate_from_text(self, texts: Sequence[str], template: str, fields: Fields = None) -> List[str]:
+        """The LLM's output with each text at {speech} (text topline, cascade)."""
+        template = PromptTemplate(template)
+        rows = _rows(template, fields, len(texts))
+        ids = [torch.tensor(encode_segment(self.task.tokenizer, t), dtype=torch.long) for t in texts]
+        pad = self.task.target_dictionary.pad()
+        net_input = self._prompt_input(template, rows)
+        net_input["src_lengths"] = torch.tensor([x.numel() for x in ids])
+        net_input["src_tokens"] = data_utils.collate_tokens(ids, pad) if max(
+            x.numel() for x in ids) > 0 else torch.full((len(ids), 0), pad)
+        sample = {"id": torch.arange(len(texts)), "net_input": net_input, "target": None}
+        return self._decode(self.text_generator, self.text_model, sample)
+
+
+class Wav2PromptInference(LLMGenerator):
+    """A trained Wav2Prompt checkpoint and its LLM."""
+
+    def __init__(self, checkpoint: str, llm_path: Optional[str] = None, device: str = "cpu", **generation):
+        import wav2prompt_plugin  # noqa: F401
 
         state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint)
         llm_path = llm_path or stored_llm_path(state)
         models, _, task = checkpoint_utils.load_model_ensemble_and_task(
             [checkpoint], arg_overrides={"llm_path": llm_path}, state=state
         )
-        self.task = task
         self.model = models[0].to(device).eval()
-        self.device = device
-        config = GenerationConfig(beam=beam, max_len_b=max_len_b, **generation)
-        self.generator = task.build_generator([self.model], config)
-        self.bpe = task.build_bpe(None)
+        super().__init__(task, self.model.decoder, device=device, **generation)
+        self.generator = task.build_generator([self.model], self.config)
 
-    def batch(self, audio: Sequence[str], template: PromptTemplate, fields: Sequence[Dict[str, str]]):
+    def speech_batch(self, audio: Sequence[str], template: PromptTemplate, rows):
         dataset = Wav2PromptDataset(
             audio=list(audio),
             n_frames=[0] * len(audio),
             targets=[[] for _ in audio],
             transcripts=None,
-            prompts=self.task.encode_prompts(fields, template),
+            prompts=self.task.encode_prompts(rows, template),
             dictionary=self.task.target_dictionary,
             shuffle=False,
             utterance_cmvn=self.task.cfg.utterance_cmvn,
@@ -60,24 +121,19 @@ class Wav2PromptInference:
         return dataset.collater([dataset[i] for i in range(len(dataset))])
 
     @torch.no_grad()
-    def generate(
-        self,
-        audio: Union[str, Sequence[str]],
-        template: str,
-        fields: Union[None, Dict[str, str], Sequence[Dict[str, str]]] = None,
-    ) -> List[str]:
+    def generate(self, audio: Union[str, Sequence[str]], template: str, fields: Fields = None) -> List[str]:
         """Text for each audio file; `fields` fills the template's {column} fields."""
         audio = [audio] if isinstance(audio, str) else list(audio)
         template = PromptTemplate(template)
-        if fields is None or isinstance(fields, dict):
-            fields = [fields or {}] * len(audio)
-        for row in fields:
-            template.check_columns(row.keys(), "the fields given")
-        sample = self.batch(audio, template, fields)
+        sample = self.speech_batch(audio, template, _rows(template, fields, len(audio)))
+        return self._decode(self.generator, self.model, sample)
+
+    @torch.no_grad()
+    def prompt_lengths(self, audio: Sequence[str]) -> List[int]:
+        """Number of vectors CIF fires for each utterance (the length of E_s)."""
+        template = PromptTemplate("{speech}")
+        sample = self.speech_batch(audio, template, [{}] * len(audio))
         if self.device != "cpu":
             sample = utils.move_to_cuda(sample)
-        hypos = self.task.inference_step(self.generator, [self.model], sample)
-        dictionary = self.task.target_dictionary
-        return [
-            self.bpe.decode(dictionary.string(h[0]["tokens"].int().cpu())) for h in hypos
-        ]
+        net_input = {k: v for k, v in sample["net_input"].items() if k != "prev_output_tokens"}
+        return self.model.encoder(**net_input)["speech_prompt_lengths"][0].tolist()

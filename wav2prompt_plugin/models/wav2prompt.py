@@ -16,7 +16,6 @@ import torch
 import torch.nn as nn
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import (
-    FairseqEncoder,
     FairseqEncoderDecoderModel,
     register_model,
     register_model_architecture,
@@ -24,6 +23,7 @@ from fairseq.models import (
 from omegaconf import II
 
 from wav2prompt_plugin.models.speech_encoder import build_speech_encoder, load_encoder_weights
+from wav2prompt_plugin.models.text_prompt import PromptEncoder
 from wav2prompt_plugin.modules.cif import CifWeightPredictor, integrate_and_fire
 from wav2prompt_plugin.modules.frozen_llm import FrozenLLMDecoder, llm_fingerprint, load_frozen_llm
 
@@ -87,11 +87,7 @@ def build_projector(in_dim: int, out_dim: int, hidden_dim: int) -> nn.Module:
     return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, out_dim))
 
 
-PROMPT_KEYS = ("prompt_prefix_tokens", "prompt_prefix_lengths", "prompt_postfix_tokens",
-               "prompt_postfix_lengths")
-
-
-class Wav2PromptEncoder(FairseqEncoder):
+class Wav2PromptEncoder(PromptEncoder):
     """fbank -> speech encoder -> CIF -> projection: the speech prompt E_s."""
 
     def __init__(self, cfg: Wav2PromptConfig, llm_embed_dim: int):
@@ -120,16 +116,8 @@ class Wav2PromptEncoder(FairseqEncoder):
             self.cfg.cif_threshold, self.cfg.cif_tail_threshold,
         )
         speech_prompt = self.projector(cif.fired) * cif.fired_mask.unsqueeze(-1).to(cif.fired)
-        out = {
-            "speech_prompt": [speech_prompt],  # B x U' x D_llm
-            "speech_prompt_lengths": [cif.num_fired],  # B
-            "cif_weight_sum": [cif.weight_sum],  # B, unscaled sum of alpha (for L_QUA)
-        }
-        out.update({k: [prompt[k]] for k in PROMPT_KEYS})
-        return out
-
-    def reorder_encoder_out(self, encoder_out, new_order):
-        return {k: [t.index_select(0, new_order) for t in v] for k, v in encoder_out.items()}
+        # E_s: B x U' x D_llm; cif_weight_sum: B, unscaled sum of alpha (for L_QUA)
+        return self.prompt_out(speech_prompt, cif.num_fired, prompt, cif_weight_sum=cif.weight_sum)
 
 
 class LLMIdentityMixin:

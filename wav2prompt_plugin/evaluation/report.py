@@ -1,0 +1,92 @@
+"""results.json -> results.md: tasks x systems, CIF lengths, times, examples.
+
+One renderer for every recipe and for `wav2prompt-eval`, so a user's test set
+and ours are reported alike.
+"""
+import json
+import os
+from typing import Dict
+
+SYSTEM_ORDER = ("text_topline", "cascade", "encoder_llm", "wav2prompt")
+METRIC_NAMES = {
+    "asr_wer": "ASR WER (%) ↓",
+    "st_fr_bleu": "En→Fr BLEU",
+    "st_es_bleu": "En→Es BLEU",
+    "intent_acc": "Intent accuracy (%)",
+    "sqa_acc": "Spoken QA with context, accuracy (%)",
+    "sqqa_acc": "Spoken-query QA, accuracy (%)",
+    "cif_len_exact": "CIF length exact (%)",
+    "cif_len_within1": "CIF length within ±1 (%)",
+    "prompt_positions_per_second": "LLM prompt positions per second of speech",
+}
+
+
+def ordered_systems(systems: Dict) -> list:
+    def key(name):
+        base = name.split("_ft")[0]
+        rank = SYSTEM_ORDER.index(base) if base in SYSTEM_ORDER else len(SYSTEM_ORDER)
+        return (rank, name)
+
+    return sorted(systems, key=key)
+
+
+def metrics_table(systems: Dict) -> str:
+    names = ordered_systems(systems)
+    metrics = []
+    for system in names:
+        metrics += [m for m in systems[system] if m not in metrics]
+    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for metric in metrics:
+        cells = [systems[s].get(metric) for s in names]
+        text = ["" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v) for v in cells]
+        lines.append(f"| {METRIC_NAMES.get(metric, metric)} | " + " | ".join(text) + " |")
+    return "\n".join(lines)
+
+
+def render(results: Dict) -> str:
+    out = ["# Results", ""]
+    if results.get("title"):
+        out += [results["title"], ""]
+    out += [metrics_table(results.get("systems", {})), ""]
+    if results.get("notes"):
+        out += [results["notes"], ""]
+    if results.get("stage_seconds"):
+        total = sum(results["stage_seconds"].values())
+        out += ["## Stage times", "", "| stage | seconds |", "|---|---|"]
+        out += [f"| {k} | {v:.0f} |" for k, v in results["stage_seconds"].items()]
+        out += [f"| **total** | **{total:.0f}** ({total / 60:.1f} min) |", ""]
+    if results.get("parameters"):
+        out += ["## Parameters", "", "| part | parameters |", "|---|---|"]
+        out += [f"| {k} | {v:,} |" for k, v in results["parameters"].items()]
+        out.append("")
+    if results.get("training_curves"):
+        out += ["## Training curves", "", f"![training curves]({results['training_curves']})", ""]
+    if results.get("examples"):
+        out += ["## Example outputs", ""]
+        for system in ordered_systems(results["examples"]):
+            for task, rows in results["examples"][system].items():
+                out += [f"**{system} / {task}**", "", "| id | reference | output |", "|---|---|---|"]
+                out += [f"| {r['id']} | {r['ref']} | {r['hyp']} |" for r in rows]
+                out.append("")
+    if results.get("settings"):
+        out += ["## Settings", "", "```json", json.dumps(results["settings"], indent=2), "```", ""]
+    return "\n".join(out)
+
+
+def load_results(out_dir: str) -> Dict:
+    path = os.path.join(out_dir, "results.json")
+    if os.path.isfile(path):
+        with open(path) as f:
+            return json.load(f)
+    return {"systems": {}}
+
+
+def save_results(out_dir: str, results: Dict) -> None:
+    """Write results.json and results.md; files are replaced whole, never half-written."""
+    os.makedirs(out_dir, exist_ok=True)
+    for name, text in (("results.json", json.dumps(results, indent=2, ensure_ascii=False)),
+                       ("results.md", render(results))):
+        path = os.path.join(out_dir, name)
+        with open(path + ".tmp", "w") as f:
+            f.write(text + "\n")
+        os.replace(path + ".tmp", path)
