@@ -35,7 +35,7 @@ def kaldi_fbank(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndar
     opts.mel_opts.num_bins = NUM_MEL_BINS
     fbank = knf.OnlineFbank(opts)
     # Kaldi expects int16-scaled samples
-    fbank.accept_waveform(sample_rate, (waveform * 32768.0).astype(np.float32).tolist())
+    fbank.accept_waveform(sample_rate, (waveform * 32768.0).astype(np.float32))
     fbank.input_finished()
     if fbank.num_frames_ready == 0:
         return np.zeros((0, NUM_MEL_BINS), dtype=np.float32)

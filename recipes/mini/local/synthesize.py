@@ -43,10 +43,11 @@ import time
 from multiprocessing import Pool
 from pathlib import Path
 
-import kaldi_native_fbank as knf
 import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
+
+from wav2prompt_plugin.data.audio_features import kaldi_fbank
 
 # espeak-ng accents (language voices). "en" is an alias of en-gb, so only
 # en-gb is listed. The mbrola voices (en-uk, mb-*) need the separate mbrola
@@ -80,7 +81,6 @@ TRIM_WINDOW = 160  # 10 ms energy frames
 TRIM_DB = 40.0  # a frame is speech if within this many dB of the loudest one
 TRIM_MARGIN = 800  # keep 50 ms of silence on either side
 
-NUM_MEL_BINS = 80
 
 # Written to OUTDIR so that a rerun with other random settings cannot silently
 # reuse utterances synthesised with different voices.
@@ -236,18 +236,8 @@ def trim_silence(samples):
 
 
 def fbank(samples):
-    """80-dim Kaldi fbank of int16 samples (Kaldi scale: int16 amplitudes)."""
-    opts = knf.FbankOptions()
-    opts.frame_opts.samp_freq = SAMPLE_RATE
-    opts.frame_opts.dither = 0.0  # deterministic features
-    opts.frame_opts.frame_length_ms = 25
-    opts.frame_opts.frame_shift_ms = 10
-    opts.mel_opts.num_bins = NUM_MEL_BINS
-    extractor = knf.OnlineFbank(opts)
-    extractor.accept_waveform(SAMPLE_RATE, samples.astype(np.float32))
-    extractor.input_finished()
-    n = extractor.num_frames_ready
-    return np.array([extractor.get_frame(i) for i in range(n)], dtype=np.float32).reshape(n, NUM_MEL_BINS)
+    """80-dim Kaldi fbank of int16 samples, exactly as the plugin computes it from a wav."""
+    return kaldi_fbank(samples.astype(np.float32) / 32768.0, SAMPLE_RATE)
 
 
 def synthesize_one(job):

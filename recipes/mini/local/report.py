@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Collect the mini recipe's figures into exp/<size>/results.{json,md} and print the table.
+
+Merges the evaluation (wav2prompt-eval's results.json), the stage times, the
+parameter counts and the training curves of every loss term.
+"""
+import argparse
+import json
+import os
+
+import torch
+from safetensors.torch import load_file
+
+from wav2prompt_plugin.evaluation.report import load_results, metrics_table, save_results
+from wav2prompt_plugin.evaluation.training_curves import plot_curves, read_fairseq_log
+
+CURVES = {"ctc": ["loss"], "wav2prompt": ["loss", "ce", "mse", "qua", "cif_len_exact"]}
+
+
+def trained_parameters(checkpoint: str) -> int:
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+    return sum(v.numel() for k, v in state.items() if v.is_floating_point())
+
+
+def llm_parameters(llm_dir: str) -> int:
+    return sum(t.numel() for t in load_file(os.path.join(llm_dir, "model.safetensors")).values())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--exp", required=True)
+    parser.add_argument("--size", required=True)
+    args = parser.parse_args()
+
+    results = load_results(os.path.join(args.exp, "eval"))
+    results["title"] = (f"Miniature world, size `{args.size}`, test split (held-out sentences and "
+                        "held-out voices). Wav2Prompt is trained on speech + transcripts only; every "
+                        "other task is zero-shot through the LLM's text templates.")
+    with open(os.path.join(args.exp, "stage_seconds.json")) as f:
+        results["stage_seconds"] = json.load(f)
+    params = {"LLM (frozen, trained on text)": llm_parameters(os.path.join(args.exp, "llm"))}
+    for run, label in (("ctc", "CTC encoder (initialisation)"), ("wav2prompt", "Wav2Prompt (trained)")):
+        checkpoint = os.path.join(args.exp, run, "checkpoint_last.pt")
+        if os.path.isfile(checkpoint):
+            params[label] = trained_parameters(checkpoint)
+    results["parameters"] = params
+    logs = {run: read_fairseq_log(os.path.join(args.exp, run, "train.log"))
+            for run in CURVES if os.path.isfile(os.path.join(args.exp, run, "train.log"))}
+    if logs:
+        plot_curves(logs, CURVES, os.path.join(args.exp, "training_curves.png"))
+        results["training_curves"] = "training_curves.png"
+    save_results(args.exp, results)
+    total = sum(results["stage_seconds"].values())
+    print(metrics_table(results["systems"]))
+    print(f"\nall stages: {total / 60:.1f} min; full report: {os.path.join(args.exp, 'results.md')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Training curves from fairseq's `--log-format json` logs, as a PNG."""
+import json
+from typing import Dict, List
+
+
+def read_fairseq_log(path: str, tag: str = "train_inner") -> List[Dict[str, float]]:
+    """The json records of one kind (train_inner, valid, ...) in a fairseq log file."""
+    records = []
+    with open(path) as f:
+        for line in f:
+            if f"| {tag} |" not in line or "{" not in line:
+                continue
+            record = json.loads(line[line.index("{"):])
+            prefix = f"{tag}_"
+            records.append({k[len(prefix):] if k.startswith(prefix) else k: _number(v)
+                            for k, v in record.items()})
+    return records
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def plot_curves(series: Dict[str, List[Dict[str, float]]], terms: Dict[str, List[str]], path: str):
+    """One panel per (run, term): series maps a run name to its records."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(run, term) for run, names in terms.items() for term in names if series.get(run)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), squeeze=False)
+    for ax, (run, term) in zip(axes[0], panels):
+        records = [r for r in series[run] if term in r]
+        ax.plot([r["num_updates"] for r in records], [r[term] for r in records])
+        ax.set_title(f"{run}: {term}", fontsize=9)
+        ax.set_xlabel("updates", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if term in ("loss", "mse", "qua") and records and min(r[term] for r in records) > 0:
+            ax.set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,50 @@
+"""Model `speech_encoder_ctc`: the speech encoder with a CTC head over LLM tokens.
+
+Trained on the same ASR data, it initialises Wav2Prompt's encoder
+(`--encoder-init-checkpoint`): CIF then starts from frames that already peak at
+LLM-token boundaries, which a from-scratch encoder needs far longer to learn.
+The blank is one extra output unit after the LLM vocabulary.
+"""
+import torch.nn as nn
+import torch.nn.functional as F
+from fairseq.models import BaseFairseqModel, register_model, register_model_architecture
+
+from wav2prompt_plugin.models.speech_encoder import build_speech_encoder
+from wav2prompt_plugin.models.wav2prompt import SpeechEncoderConfig, wav2prompt_tiny
+
+
+@register_model("speech_encoder_ctc", dataclass=SpeechEncoderConfig)
+class SpeechEncoderCtcModel(BaseFairseqModel):
+    def __init__(self, cfg, vocab_size: int):
+        super().__init__()
+        self.encoder = build_speech_encoder(cfg)
+        self.ctc_proj = nn.Linear(cfg.encoder_embed_dim, vocab_size + 1)
+        self.blank = vocab_size
+
+    @classmethod
+    def build_model(cls, cfg, task):
+        return cls(cfg, len(task.target_dictionary))
+
+    def set_num_updates(self, num_updates):
+        super().set_num_updates(num_updates)
+        self.encoder.set_num_updates(num_updates)
+
+    def forward(self, src_tokens, src_lengths, **unused):
+        encoded = self.encoder(src_tokens, src_lengths)
+        padding = encoded["encoder_padding_mask"]
+        return {
+            "logits": self.ctc_proj(encoded["encoder_out"][0]),  # T x B x V+1
+            "padding_mask": padding[0] if padding else None,  # B x T
+        }
+
+    def get_normalized_probs(self, net_output, log_probs, sample=None):
+        logits = net_output["logits"].float()
+        return F.log_softmax(logits, -1) if log_probs else F.softmax(logits, -1)
+
+    def max_positions(self):
+        return None
+
+
+@register_model_architecture("speech_encoder_ctc", "speech_encoder_ctc_tiny")
+def speech_encoder_ctc_tiny(cfg):
+    wav2prompt_tiny(cfg)
