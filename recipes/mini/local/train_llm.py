@@ -1,0 +1,395 @@
+#!/usr/bin/env python3
+"""Train the mini recipe's LLM: a tiny LLaMA that does every task of the world from text.
+
+Wav2Prompt later turns speech into a prompt for this LLM and keeps the LLM
+frozen, so everything the LLM can do with speech it must first be able to do
+with text.  It learns, as a plain causal LM:
+
+* the six tasks of ``tasks.json`` (repeat, translation into French and Spanish,
+  intent, QA with a text context, QA from memory), each with its template and
+  the English sentence at ``{speech}``, the loss on the answer only;
+* the world's facts (``facts.tsv``) as plain statements, so that it can answer a
+  question about a fact in a wording it has never seen with that fact.
+
+Prompts are built by ``text_prompt_ids``, the same function that builds the
+text topline and, with the speech prompt in place of the sentence, the
+Wav2Prompt input: the LLM sees at training time exactly the token layout that
+Wav2Prompt must imitate.
+
+Only TRAIN rows are used, for the tokenizer as for the model: the test split
+scores generalisation to unseen sentences (and unseen speakers later), so no
+dev or test sentence may be seen anywhere.  At the end the text topline is
+scored on the test split (BLEU for translation, exact match otherwise).
+
+Writes LLM_DIR with the model and tokenizer (``from_pretrained`` loads them like
+any LLaMA), ``training_log.json`` and ``text_eval.json``.
+
+Usage:
+    python train_llm.py --world DIR --tasks tasks.json --out LLM_DIR \
+        [--size smoke|default] [--seed 1] [--steps N] [--threads 2]
+"""
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Sequence, Tuple
+
+import torch
+
+from wav2prompt_plugin.data.templates import PromptTemplate, encode_segment, text_prompt_ids
+from wav2prompt_plugin.evaluation.metrics import METRICS
+
+logger = logging.getLogger("train_llm")
+
+SPLITS = ("train", "dev", "test")
+TEXT_COLUMNS = ("en", "fr", "es", "intent", "answer", "context")
+# The speech manifests call the English transcript tgt_text; in the world it is en.
+COLUMN_ALIASES = {"tgt_text": "en"}
+FACTS = "facts"
+SPECIAL_IDS = dict(unk_id=0, bos_id=1, eos_id=2, pad_id=3)
+
+# Per size: training steps and the tokenizer's vocabulary.  A vocabulary near
+# the number of distinct words keeps most words one token: shorter sequences
+# train faster and the speech prompt has fewer positions to imitate.
+SIZES = {
+    "smoke": {"steps": 120, "vocab_size": 800},
+    "default": {"steps": 900, "vocab_size": 1000},
+}
+# Copies of each task's train rows per epoch of the mixture.  Repeat and
+# translation have a row per sentence; the other tasks have fewer rows and
+# either more to learn by heart (facts) or a harder mapping to find.
+REPEATS = {"asr": 1, "st_fr": 1, "st_es": 1, "intent": 2, "sqa": 3, "sqqa": 3, FACTS: 4}
+MODEL = dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=4)
+OPTIM = dict(lr=2e-3, warmup=60, min_lr_ratio=0.05, weight_decay=0.01, clip_norm=1.0)
+BATCH_SIZE = 64
+# Batches are cut from pools of this many batches sorted by length, so that a
+# batch holds examples of similar length (little padding) yet its make-up varies.
+POOL_BATCHES = 16
+MAX_NEW_TOKENS = 40
+
+
+@dataclass
+class Example:
+    task: str
+    text: str  # the sentence at {speech}, or the fact statement
+    prompt: List[int]
+    target: List[int]  # ends with eos
+
+    def __len__(self):
+        return len(self.prompt) + len(self.target)
+
+
+# ---------------------------------------------------------------- the world
+
+
+def read_tsv(path: str) -> List[Dict[str, str]]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def read_world(world: str) -> Tuple[List[Dict[str, str]], List[str]]:
+    rows = read_tsv(os.path.join(world, "sentences.tsv"))
+    for row in rows:
+        row.update({alias: row[column] for alias, column in COLUMN_ALIASES.items()})
+    facts = [r["fact"] for r in read_tsv(os.path.join(world, "facts.tsv"))]
+    return rows, facts
+
+
+def load_tasks(path: str) -> Dict[str, dict]:
+    with open(path) as f:
+        tasks = json.load(f)
+    for task in tasks.values():
+        PromptTemplate(task["template"])
+    return tasks
+
+
+def task_rows(rows: Sequence[Dict[str, str]], task: dict, split: str) -> List[Dict[str, str]]:
+    kinds = set(task.get("kinds") or {r["kind"] for r in rows})
+    return [r for r in rows if r["split"] == split and r["kind"] in kinds and r[task["target"]]]
+
+
+# ---------------------------------------------------------------- tokenizer
+
+
+def tokenizer_corpus(rows: Sequence[Dict[str, str]], facts: Sequence[str],
+                     tasks: Dict[str, dict]) -> List[str]:
+    """The tokenizer's training text: every text field of the TRAIN rows, the facts
+    and the templates' own words, one text a line."""
+    lines = [r[c] for r in rows if r["split"] == "train" for c in TEXT_COLUMNS if r[c]]
+    lines += list(facts)
+    # The words around {speech} must be in the vocabulary too (capitals, colons).
+    for task in tasks.values():
+        prefix, postfix = PromptTemplate(task["template"]).text.split("{speech}")
+        lines += [s.strip() for s in (prefix, postfix) if s.strip() and "{" not in s]
+    return lines
+
+
+def train_tokenizer(lines: Sequence[str], out_dir: str, vocab_size: int, threads: int):
+    """SentencePiece BPE saved as a LLaMA tokenizer in out_dir."""
+    import sentencepiece as spm
+    from transformers import AutoTokenizer, LlamaTokenizer
+
+    with tempfile.TemporaryDirectory() as work:
+        prefix = os.path.join(work, "sp")
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines), model_prefix=prefix, vocab_size=vocab_size,
+            model_type="bpe", character_coverage=1.0, num_threads=threads, minloglevel=2,
+            **SPECIAL_IDS)
+        os.makedirs(out_dir, exist_ok=True)
+        shutil.copy(prefix + ".model", os.path.join(out_dir, "tokenizer.model"))
+    LlamaTokenizer.from_pretrained(out_dir, pad_token="<pad>").save_pretrained(out_dir)
+    tokenizer = AutoTokenizer.from_pretrained(out_dir, local_files_only=True)
+    check_tokenizer(tokenizer, lines)
+    return tokenizer
+
+
+def check_tokenizer(tokenizer, lines: Sequence[str]) -> None:
+    """The saved tokenizer must give back the text it encodes, accents included."""
+    ids = {name: getattr(tokenizer, name + "_token_id") for name in ("unk", "bos", "eos", "pad")}
+    if ids != {k[:-3]: v for k, v in SPECIAL_IDS.items()}:
+        raise RuntimeError(f"special token ids {ids}, expected {SPECIAL_IDS}")
+    accented = [line for line in lines if any(ord(c) > 127 for c in line)][:200]
+    for line in accented + list(lines[:200]):
+        decoded = tokenizer.decode(encode_segment(tokenizer, line))
+        if decoded != line:
+            raise RuntimeError(f"the tokenizer does not round-trip {line!r} (got {decoded!r})")
+
+
+# ---------------------------------------------------------------- examples
+
+
+def build_examples(tokenizer, rows: Sequence[Dict[str, str]], facts: Sequence[str],
+                   tasks: Dict[str, dict], repeats: Dict[str, int] = None) -> List[Example]:
+    """One epoch of the training mixture, from TRAIN rows only, each task's rows
+    repeated `repeats[task]` times."""
+    repeats = repeats or REPEATS
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    examples = []
+    for name, task in tasks.items():
+        template = PromptTemplate(task["template"])
+        for row in task_rows(rows, task, "train"):
+            prompt = text_prompt_ids(tokenizer, bos, template, row, row["en"])
+            target = encode_segment(tokenizer, row[task["target"]]) + [eos]
+            examples += [Example(name, row["en"], prompt, target)] * repeats.get(name, 1)
+    for fact in facts:
+        # plain LM: the whole statement is the target
+        target = encode_segment(tokenizer, fact) + [eos]
+        examples += [Example(FACTS, fact, [bos], target)] * repeats.get(FACTS, 1)
+    return examples
+
+
+def batch_stream(examples: Sequence[Example], batch_size: int, seed: int) -> Iterator[List[Example]]:
+    """Endless batches: each epoch shuffled, batched by length within pools, and
+    the batches shuffled; a pure function of the seed."""
+    rng = random.Random(seed)
+    pool = batch_size * POOL_BATCHES
+    while True:
+        order = list(examples)
+        rng.shuffle(order)
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = sorted(order[start:start + pool], key=len)
+            batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        rng.shuffle(batches)
+        yield from batches
+
+
+def collate(batch: Sequence[Example], pad: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded input ids, and labels that score the target tokens only."""
+    width = max(map(len, batch))
+    ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    for i, ex in enumerate(batch):
+        seq = ex.prompt + ex.target
+        ids[i, :len(seq)] = torch.tensor(seq)
+        labels[i, len(ex.prompt):len(seq)] = torch.tensor(ex.target)
+    return ids, labels
+
+
+# ---------------------------------------------------------------- model and training
+
+
+def build_model(tokenizer, seed: int, **overrides):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    sizes = {**MODEL, **overrides}
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), num_key_value_heads=sizes["num_attention_heads"],
+        max_position_embeddings=512, tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, **sizes)
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config)
+
+
+def lr_factor(step: int, steps: int, warmup: int, min_ratio: float) -> float:
+    """Linear warmup, then cosine decay to min_ratio of the peak."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def train(model, examples, steps: int, seed: int, batch_size: int, bf16: bool,
+          log_interval: int, optim: dict) -> List[dict]:
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": optim["weight_decay"]},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=optim["lr"], betas=(0.9, 0.98), eps=1e-8)
+    warmup = min(optim["warmup"], max(1, steps // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(s, steps, warmup, optim["min_lr_ratio"]))
+    pad = model.config.pad_token_id
+    stream = batch_stream(examples, batch_size, seed)
+    log, total, count, start = [], 0.0, 0, time.time()
+    model.train()
+    for step in range(1, steps + 1):
+        ids, labels = collate(next(stream), pad)
+        # No attention mask: padding is on the right, so causal attention never
+        # lets a real token see a pad, and SDPA keeps its fast causal path.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), optim["clip_norm"])
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        total, count = total + loss.item(), count + 1
+        if step == 1 or step % log_interval == 0 or step == steps:
+            entry = {"step": step, "loss": round(total / count, 4),
+                     "lr": round(sched.get_last_lr()[0], 6), "seconds": round(time.time() - start, 1)}
+            log.append(entry)
+            logger.info("step %(step)d loss %(loss).4f lr %(lr).2e %(seconds).1fs", entry)
+            total, count = 0.0, 0
+    model.eval()
+    return log
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def greedy_decode(model, tokenizer, prompts: Sequence[List[int]], batch_size: int = 64) -> List[str]:
+    """Greedy continuation of each prompt up to eos, as text."""
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    hyps = [""] * len(prompts)
+    i = 0
+    while i < len(order):
+        # Prompts of one length share a batch: no padding, so no position or
+        # mask difference from how the LLM was trained.
+        length = len(prompts[order[i]])
+        group = [j for j in order[i:i + batch_size] if len(prompts[j]) == length]
+        ids = torch.tensor([prompts[j] for j in group])
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                             max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
+                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        for j, seq in zip(group, out[:, length:].tolist()):
+            if tokenizer.eos_token_id in seq:
+                seq = seq[:seq.index(tokenizer.eos_token_id)]
+            hyps[j] = tokenizer.decode(seq, skip_special_tokens=True).strip()
+        i += len(group)
+    return hyps
+
+
+def evaluate(model, tokenizer, rows, tasks: Dict[str, dict], split: str) -> Tuple[dict, dict]:
+    """(figures, hypotheses) of the text topline on `split`: the metric of
+    tasks.json, plus exact match where that metric is not already one."""
+    figures, outputs = {}, {}
+    for name, task in tasks.items():
+        chosen = task_rows(rows, task, split)
+        if not chosen:
+            continue
+        template = PromptTemplate(task["template"])
+        prompts = [text_prompt_ids(tokenizer, tokenizer.bos_token_id, template, r, r["en"])
+                   for r in chosen]
+        hyps = greedy_decode(model, tokenizer, prompts)
+        refs = [r[task["target"]] for r in chosen]
+        figures[f"{name}_{task['metric']}"] = round(METRICS[task["metric"]](refs, hyps), 2)
+        if task["metric"] == "wer":
+            figures[f"{name}_exact"] = round(METRICS["acc"](refs, hyps), 2)
+        outputs[name] = [{"id": r["id"], "ref": ref, "hyp": hyp}
+                         for r, ref, hyp in zip(chosen, refs, hyps)]
+    return figures, outputs
+
+
+def metrics_table(figures: Dict[str, float]) -> str:
+    width = max(map(len, figures))
+    return "\n".join(f"{key.ljust(width)}  {value:7.2f}" for key, value in figures.items())
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--world", required=True, help="directory of make_world.py's output")
+    parser.add_argument("--tasks", required=True, help="tasks.json")
+    parser.add_argument("--out", required=True, help="LLM directory to write")
+    parser.add_argument("--size", choices=sorted(SIZES), default="default")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--steps", type=int, help="training steps (default: per --size)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    parser.add_argument("--lr", type=float, default=OPTIM["lr"])
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast while training")
+    parser.add_argument("--log-interval", type=int, default=50)
+    parser.add_argument("--eval-split", choices=SPLITS[1:], default="test")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(name)s | %(message)s")
+    torch.set_num_threads(args.threads)
+    size = SIZES[args.size]
+    steps = args.steps or size["steps"]
+    seconds = {}
+
+    start = time.time()
+    rows, facts = read_world(args.world)
+    tasks = load_tasks(args.tasks)
+    tokenizer = train_tokenizer(tokenizer_corpus(rows, facts, tasks), args.out,
+                                size["vocab_size"], args.threads)
+    examples = build_examples(tokenizer, rows, facts, tasks)
+    seconds["tokenizer_and_data"] = round(time.time() - start, 1)
+    mixture = {name: sum(e.task == name for e in examples) for name in list(tasks) + [FACTS]}
+    logger.info("vocabulary %d, %d examples an epoch %s", len(tokenizer), len(examples), mixture)
+
+    start = time.time()
+    model = build_model(tokenizer, args.seed)
+    params = sum(p.numel() for p in model.parameters())
+    logger.info("LLaMA of %.2fM parameters, %d steps of %d examples", params / 1e6, steps, args.batch_size)
+    optim = {**OPTIM, "lr": args.lr}
+    log = train(model, examples, steps, args.seed, args.batch_size, args.bf16, args.log_interval, optim)
+    seconds["train"] = round(time.time() - start, 1)
+    model.generation_config.update(do_sample=False, max_new_tokens=MAX_NEW_TOKENS,
+                                   pad_token_id=tokenizer.pad_token_id)
+    model.save_pretrained(args.out)
+    tokenizer.save_pretrained(args.out)
+
+    start = time.time()
+    figures, outputs = evaluate(model, tokenizer, rows, tasks, args.eval_split)
+    seconds["eval"] = round(time.time() - start, 1)
+    with open(os.path.join(args.out, "text_eval.json"), "w") as f:
+        json.dump({"split": args.eval_split, "metrics": figures, "hypotheses": outputs},
+                  f, indent=1, ensure_ascii=False)
+    with open(os.path.join(args.out, "training_log.json"), "w") as f:
+        json.dump({"parameters": params, "steps": steps, "batch_size": args.batch_size,
+                   "epoch_examples": len(examples), "mixture": mixture, "bf16": args.bf16,
+                   "threads": args.threads, "seed": args.seed, "optimizer": optim,
+                   "model_config": model.config.to_diff_dict(), "seconds": seconds, "log": log},
+                  f, indent=1)
+    print(f"text topline on {args.eval_split} ({sum(seconds.values()):.0f}s: {seconds})")
+    print(metrics_table(figures))
+
+
+if __name__ == "__main__":
+    main()
