@@ -4,16 +4,27 @@ from typing import Dict, List
 
 
 def read_fairseq_log(path: str, tag: str = "train_inner") -> List[Dict[str, float]]:
-    """The json records of one kind (train_inner, valid, ...) in a fairseq log file."""
+    """Records of one kind from a `--log-format json --log-file` log.
+
+    train_inner records carry bare keys ("loss", "num_updates"); the per-epoch
+    "train" and validation records prefix theirs with the tag ("train_loss").
+    """
     records = []
     with open(path) as f:
         for line in f:
-            if f"| {tag} |" not in line or "{" not in line:
+            if not line.startswith("{"):
                 continue
-            record = json.loads(line[line.index("{"):])
-            prefix = f"{tag}_"
-            records.append({k[len(prefix):] if k.startswith(prefix) else k: _number(v)
-                            for k, v in record.items()})
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # the config dump is a Python repr
+                continue
+            if tag == "train_inner":
+                if "loss" in record and "num_updates" in record:
+                    records.append({k: _number(v) for k, v in record.items()})
+            elif f"{tag}_loss" in record:
+                prefix = f"{tag}_"
+                records.append({k[len(prefix):] if k.startswith(prefix) else k: _number(v)
+                                for k, v in record.items()})
     return records
 
 

@@ -10,7 +10,7 @@ SYSTEMS = {
     "wav2prompt": ["asr_wer", "st_fr_bleu", "st_es_bleu", "intent_acc", "sqa_acc", "sqqa_acc",
                    "cif_len_exact", "cif_len_within1"],
 }
-STAGES = ["1. world", "2. llm", "3. speech", "4. encoder_init", "5. wav2prompt", "6. evaluate", "7. report"]
+STAGES = ["1. world", "2. llm", "3. speech", "4. encoder_init", "5. wav2prompt", "6. evaluate"]
 
 
 def check(exp: str):

@@ -44,9 +44,13 @@ def main():
         if os.path.isfile(checkpoint):
             params[label] = trained_parameters(checkpoint)
     results["parameters"] = params
-    logs = {run: read_fairseq_log(os.path.join(args.exp, run, "train.log"))
-            for run in CURVES if os.path.isfile(os.path.join(args.exp, run, "train.log"))}
-    if logs:
+    logs = {}
+    for run in CURVES:
+        path = os.path.join(args.exp, run, "train.log")
+        if os.path.isfile(path):
+            # runs shorter than --log-interval updates an epoch log per epoch only
+            logs[run] = read_fairseq_log(path, "train_inner") or read_fairseq_log(path, "train")
+    if any(logs.values()):
         plot_curves(logs, CURVES, os.path.join(args.exp, "training_curves.png"))
         results["training_curves"] = "training_curves.png"
     save_results(args.exp, results)

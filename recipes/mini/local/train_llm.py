@@ -66,7 +66,7 @@ SIZES = {
 # translation have a row per sentence; the other tasks have fewer rows and
 # either more to learn by heart (facts) or a harder mapping to find.
 REPEATS = {"asr": 1, "st_fr": 1, "st_es": 1, "intent": 2, "sqa": 3, "sqqa": 3, FACTS: 4}
-MODEL = dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=4)
+MODEL = dict(hidden_size=256, num_hidden_layers=4, head_dim=64)
 OPTIM = dict(lr=2e-3, warmup=60, min_lr_ratio=0.05, weight_decay=0.01, clip_norm=1.0)
 BATCH_SIZE = 64
 # Batches are cut from pools of this many batches sorted by length, so that a
@@ -220,11 +220,15 @@ def build_model(tokenizer, seed: int, **overrides):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     sizes = {**MODEL, **overrides}
+    d, heads = sizes["hidden_size"], sizes["hidden_size"] // sizes["head_dim"]
     config = LlamaConfig(
-        vocab_size=len(tokenizer), num_key_value_heads=sizes["num_attention_heads"],
+        vocab_size=len(tokenizer), hidden_size=d, num_hidden_layers=sizes["num_hidden_layers"],
+        # LLaMA's feed-forward width: 2/3 of 4d, rounded up to a multiple of 16
+        intermediate_size=-(-8 * d // 3 // 16) * 16,
+        num_attention_heads=heads, num_key_value_heads=heads,
         max_position_embeddings=512, tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, **sizes)
+        pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
     return LlamaForCausalLM(config)
 
@@ -235,6 +239,18 @@ def lr_factor(step: int, steps: int, warmup: int, min_ratio: float) -> float:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, steps - warmup))
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def target_loss(model, ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of the target tokens.  The output layer runs on the
+    positions that predict a target only: the prompt positions, about half of
+    them, would only be thrown away."""
+    # No attention mask: padding is on the right, so causal attention never
+    # lets a real token see a pad, and SDPA keeps its fast causal path.
+    hidden = model.model(input_ids=ids).last_hidden_state[:, :-1]
+    wanted = labels[:, 1:] != -100
+    logits = model.lm_head(hidden[wanted])
+    return torch.nn.functional.cross_entropy(logits.float(), labels[:, 1:][wanted])
 
 
 def train(model, examples, steps: int, seed: int, batch_size: int, bf16: bool,
@@ -253,10 +269,8 @@ def train(model, examples, steps: int, seed: int, batch_size: int, bf16: bool,
     model.train()
     for step in range(1, steps + 1):
         ids, labels = collate(next(stream), pad)
-        # No attention mask: padding is on the right, so causal attention never
-        # lets a real token see a pad, and SDPA keeps its fast causal path.
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = model(input_ids=ids, labels=labels).loss
+            loss = target_loss(model, ids, labels)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), optim["clip_norm"])
         opt.step()
@@ -339,7 +353,12 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--lr", type=float, default=OPTIM["lr"])
-    parser.add_argument("--bf16", action="store_true", help="bf16 autocast while training")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
+                        help="bf16 autocast while training")
+    parser.add_argument("--hidden-size", type=int, default=MODEL["hidden_size"])
+    parser.add_argument("--layers", type=int, default=MODEL["num_hidden_layers"])
+    parser.add_argument("--vocab-size", type=int, help="default: per --size")
+    parser.add_argument("--mixture", default="", help="task=copies,... over the default mixture")
     parser.add_argument("--log-interval", type=int, default=50)
     parser.add_argument("--eval-split", choices=SPLITS[1:], default="test")
     return parser.parse_args(argv)
@@ -357,14 +376,16 @@ def main(argv=None):
     rows, facts = read_world(args.world)
     tasks = load_tasks(args.tasks)
     tokenizer = train_tokenizer(tokenizer_corpus(rows, facts, tasks), args.out,
-                                size["vocab_size"], args.threads)
-    examples = build_examples(tokenizer, rows, facts, tasks)
+                                args.vocab_size or size["vocab_size"], args.threads)
+    repeats = {**REPEATS, **{k: int(v) for k, v in (p.split("=") for p in args.mixture.split(",") if p)}}
+    examples = build_examples(tokenizer, rows, facts, tasks, repeats)
     seconds["tokenizer_and_data"] = round(time.time() - start, 1)
     mixture = {name: sum(e.task == name for e in examples) for name in list(tasks) + [FACTS]}
     logger.info("vocabulary %d, %d examples an epoch %s", len(tokenizer), len(examples), mixture)
 
     start = time.time()
-    model = build_model(tokenizer, args.seed)
+    model = build_model(tokenizer, args.seed, hidden_size=args.hidden_size,
+                        num_hidden_layers=args.layers)
     params = sum(p.numel() for p in model.parameters())
     logger.info("LLaMA of %.2fM parameters, %d steps of %d examples", params / 1e6, steps, args.batch_size)
     optim = {**OPTIM, "lr": args.lr}

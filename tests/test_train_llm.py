@@ -1,0 +1,99 @@
+"""The mini recipe's LLM training: a short run end to end, and train rows only."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL = ROOT / "recipes" / "mini" / "local"
+TASKS = ROOT / "recipes" / "mini" / "conf" / "tasks.json"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("train_llm", LOCAL / "train_llm.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train_llm")
+    world, out = tmp / "world", tmp / "llm"
+    subprocess.run([sys.executable, str(LOCAL / "make_world.py"), "--out", str(world),
+                    "--size", "smoke"], check=True, capture_output=True)
+    proc = subprocess.run(
+        [sys.executable, str(LOCAL / "train_llm.py"), "--world", str(world), "--tasks", str(TASKS),
+         "--out", str(out), "--size", "smoke", "--steps", "30", "--log-interval", "5"],
+        capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return world, out, proc.stdout
+
+
+def test_saved_llm_loads_like_a_llama(run):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _, out, _ = run
+    tokenizer = AutoTokenizer.from_pretrained(out, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(out, local_files_only=True)
+    assert model.config.model_type == "llama"
+    assert model.get_input_embeddings().num_embeddings == len(tokenizer)
+    assert (tokenizer.unk_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
+            tokenizer.pad_token_id) == (0, 1, 2, 3)
+    text = "la souris se cache dans la forêt s'il te plaît"
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert tokenizer.decode(ids) == text
+    with torch.no_grad():
+        logits = model(torch.tensor([[tokenizer.bos_token_id] + ids])).logits
+    assert logits.shape == (1, len(ids) + 1, len(tokenizer))
+
+
+def test_training_loss_goes_down(run):
+    _, out, _ = run
+    log = json.loads((out / "training_log.json").read_text())
+    losses = [entry["loss"] for entry in log["log"]]
+    assert log["steps"] == 30 and log["log"][-1]["step"] == 30
+    assert losses[-1] < losses[0]
+    assert log["parameters"] == sum(
+        p.numel() for p in __import__("transformers").AutoModelForCausalLM.from_pretrained(
+            out, local_files_only=True).parameters())
+    assert set(log["seconds"]) == {"tokenizer_and_data", "train", "eval"}
+
+
+def test_text_eval_has_every_metric(run):
+    _, out, stdout = run
+    tasks = json.loads(TASKS.read_text())
+    result = json.loads((out / "text_eval.json").read_text())
+    expected = {f"{name}_{task['metric']}" for name, task in tasks.items()} | {"asr_exact"}
+    assert result["split"] == "test"
+    assert set(result["metrics"]) == expected
+    assert all(0.0 <= v <= 100.0 or k.endswith("_wer") for k, v in result["metrics"].items())
+    assert set(result["hypotheses"]) == set(tasks)
+    assert "st_fr_bleu" in stdout
+
+
+def test_no_held_out_sentence_is_trained_on(run):
+    from transformers import AutoTokenizer
+
+    script = load_script()
+    world, out, _ = run
+    rows, facts = script.read_world(str(world))
+    tasks = script.load_tasks(str(TASKS))
+    held_out = {r["en"] for r in rows if r["split"] != "train"}
+    assert held_out
+
+    corpus = script.tokenizer_corpus(rows, facts, tasks)
+    assert not held_out & set(corpus)
+    assert {r["en"] for r in rows if r["split"] == "train"} <= set(corpus)
+
+    tokenizer = AutoTokenizer.from_pretrained(out, local_files_only=True)
+    examples = script.build_examples(tokenizer, rows, facts, tasks)
+    assert {e.task for e in examples} == set(tasks) | {script.FACTS}
+    assert not held_out & {e.text for e in examples}
+    for example in examples[::50]:
+        # the recorded text is what the prompt (or, for a fact, the target) holds
+        assert example.text in tokenizer.decode(example.prompt + example.target)
