@@ -30,10 +30,11 @@ SENTENCES = [
 CONTEXTS = ["the box is green", "tom lives in paris", "the ball is under the table"]
 
 
-def build_tiny_llm(out_dir, seed=0, corpus=SENTENCES, vocab_size=120):
-    """A LlamaForCausalLM of odd sizes and its tokenizer, saved like a real LLM."""
+def build_tiny_llm(out_dir, seed=0, corpus=SENTENCES, vocab_size=120, family="llama"):
+    """A causal LM of odd sizes (LLaMA, or BLOOM with ALiBi) and a SentencePiece
+    tokenizer, saved like a real LLM."""
     import sentencepiece as spm
-    from transformers import LlamaConfig, LlamaForCausalLM, LlamaTokenizer
+    from transformers import BloomConfig, BloomForCausalLM, LlamaConfig, LlamaForCausalLM, LlamaTokenizer
 
     work = os.path.join(out_dir, "_spm")
     os.makedirs(work, exist_ok=True)
@@ -50,6 +51,12 @@ def build_tiny_llm(out_dir, seed=0, corpus=SENTENCES, vocab_size=120):
     tokenizer = LlamaTokenizer.from_pretrained(out_dir, pad_token="<pad>")
     tokenizer.save_pretrained(out_dir)
     torch.manual_seed(seed)
+    if family == "bloom":
+        config = BloomConfig(vocab_size=len(tokenizer), hidden_size=48, n_layer=2, n_head=3,
+                             bos_token_id=1, eos_token_id=2, pad_token_id=3, initializer_range=0.3)
+        BloomForCausalLM(config).save_pretrained(out_dir)
+        shutil.rmtree(work)
+        return out_dir
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=72, intermediate_size=148,
         num_hidden_layers=3, num_attention_heads=3, num_key_value_heads=3,
@@ -86,6 +93,11 @@ def write_manifest(path, rows, columns=("id", "audio", "n_frames", "tgt_text", "
 @pytest.fixture(scope="session")
 def tiny_llm(tmp_path_factory):
     return build_tiny_llm(str(tmp_path_factory.mktemp("llm")), seed=0)
+
+
+@pytest.fixture(scope="session")
+def bloom_llm(tmp_path_factory):
+    return build_tiny_llm(str(tmp_path_factory.mktemp("bloom")), seed=2, family="bloom")
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,16 @@ from wav2prompt_plugin.modules.frozen_llm import (
 )
 
 
-@pytest.fixture(scope="module")
-def decoder(tiny_llm):
-    tokenizer = load_llm_tokenizer(tiny_llm)
-    llm = load_frozen_llm(tiny_llm)
+def make_decoder(path):
+    tokenizer = load_llm_tokenizer(path)
+    llm = load_frozen_llm(path)
     return FrozenLLMDecoder(LLMDictionary(tokenizer, llm.config.vocab_size), llm)
+
+
+@pytest.fixture(scope="module", params=["llama", "bloom"])
+def decoder(request, tiny_llm, bloom_llm):
+    """The same decoder over LLaMA (rotary positions) and BLOOM (ALiBi, no position ids)."""
+    return make_decoder(tiny_llm if request.param == "llama" else bloom_llm)
 
 
 def encoder_out(decoder, seed=0):
@@ -99,7 +104,8 @@ def test_state_dict_excludes_llm(decoder):
     decoder.load_state_dict(decoder.state_dict(), strict=True)
 
 
-def test_prompt_longer_than_llm_positions_is_refused(decoder):
+def test_prompt_longer_than_llm_positions_is_refused(tiny_llm):
+    decoder = make_decoder(tiny_llm)  # LLaMA: 256 positions (ALiBi models have no limit)
     out = encoder_out(decoder)
     out["speech_prompt"] = [torch.randn(3, 300, decoder.embed_dim)]
     out["speech_prompt_lengths"] = [torch.tensor([300, 2, 4])]
