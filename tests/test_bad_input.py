@@ -90,3 +90,19 @@ def test_fairseq_train_reports_bad_row_before_training(speech_data, tiny_llm, tm
     assert proc.returncode != 0
     assert "dev.tsv:2: audio file /gone.wav does not exist" in proc.stderr
     assert "begin training epoch" not in proc.stdout + proc.stderr
+
+
+def test_spec_augment_masks_training_split_only(speech_data, tiny_llm):
+    import numpy as np
+
+    t = task(speech_data, tiny_llm, spec_augment="freq_mask_N=2,freq_mask_F=10,time_mask_N=2,time_mask_T=10")
+    t.cfg.train_subset = "train"
+    t.load_dataset("train")
+    t.load_dataset("dev")
+    plain = task(speech_data, tiny_llm)
+    plain.load_dataset("train")
+    plain.load_dataset("dev")
+    np.random.seed(0)
+    masked = t.datasets["train"][0]["source"]
+    assert (masked != plain.datasets["train"][0]["source"]).any()
+    assert (t.datasets["dev"][0]["source"] == plain.datasets["dev"][0]["source"]).all()

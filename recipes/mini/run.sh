@@ -15,6 +15,9 @@ stop_stage=7
 seed=1
 jobs=2              # espeak-ng processes
 init_encoder=true   # initialise the Wav2Prompt encoder from a CTC encoder trained on the same ASR data
+# encoder: fairseq S2T Transformer, 3 conv layers (8x subsampling, 12.5 frames/s: a CPU budget)
+encoder=(--conv-kernel-sizes 3,3,3)
+spec_augment="freq_mask_N=2,freq_mask_F=12,time_mask_N=2,time_mask_T=15,time_mask_p=0.2"
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,7 +33,7 @@ done
 
 case "$size" in
   smoke)   ctc_updates=60;   w2p_updates=80;   max_tokens=6000;  log_interval=5 ;;
-  default) ctc_updates=700;  w2p_updates=1100; max_tokens=12000; log_interval=20 ;;
+  default) ctc_updates=700;  w2p_updates=400;  max_tokens=12000; log_interval=20 ;;
   *) echo "unknown --size $size (smoke|default)" >&2; exit 1 ;;
 esac
 
@@ -87,7 +90,7 @@ fairseq_train() {  # fairseq_train SAVE_DIR UPDATES ARGS...: skipped once SAVE_D
     --save-dir "$save_dir" --no-epoch-checkpoints --save-interval-updates 200 \
     --keep-interval-updates 1 --validate-interval-updates 200 --validate-interval 1000 \
     --log-format json --log-interval "$log_interval" --log-file "$save_dir/train.log" \
-    --num-workers 1 --cpu "$@"
+    --num-workers 1 --cpu --spec-augment "$spec_augment" "${encoder[@]}" "$@"
   touch "$save_dir/done"
 }
 

@@ -31,6 +31,7 @@ class Wav2PromptDataset(FairseqDataset):
         dictionary,
         shuffle: bool = True,
         utterance_cmvn: bool = True,
+        feature_transform=None,
     ):
         self.audio = audio
         self.sizes = np.array(n_frames, dtype=np.int64)
@@ -40,6 +41,7 @@ class Wav2PromptDataset(FairseqDataset):
         self.dictionary = dictionary
         self.shuffle = shuffle
         self.utterance_cmvn = utterance_cmvn
+        self.feature_transform = feature_transform  # e.g. SpecAugment, training only
 
     def set_prompts(self, prompts: List[tuple]):
         self.prompts = prompts
@@ -48,7 +50,10 @@ class Wav2PromptDataset(FairseqDataset):
         return len(self.audio)
 
     def __getitem__(self, index):
-        features = torch.from_numpy(load_features(self.audio[index], self.utterance_cmvn))
+        features = load_features(self.audio[index], self.utterance_cmvn)
+        if self.feature_transform is not None:
+            features = self.feature_transform(features)
+        features = torch.from_numpy(features)
         prefix, postfix = self.prompts[index]
         item = {
             "id": index,

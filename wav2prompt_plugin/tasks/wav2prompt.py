@@ -57,7 +57,26 @@ class Wav2PromptTaskConfig(FairseqDataclass):
     utterance_cmvn: bool = field(
         default=True, metadata={"help": "normalise each utterance's features to zero mean, unit variance"}
     )
+    spec_augment: str = field(
+        default="",
+        metadata={"help": "SpecAugment on the training split, as fairseq's SpecAugmentTransform "
+                  "settings, e.g. 'freq_mask_N=2,freq_mask_F=15,time_mask_N=2,time_mask_T=20'"},
+    )
+    train_subset: str = II("dataset.train_subset")
     seed: int = II("common.seed")
+
+
+def spec_augment(settings: str):
+    """fairseq's SpecAugment from 'name=value,...' (its config-dict names)."""
+    if not settings:
+        return None
+    from fairseq.data.audio.feature_transforms.specaugment import SpecAugmentTransform
+
+    config = {}
+    for item in settings.split(","):
+        name, _, value = item.partition("=")
+        config[name.strip()] = float(value) if "." in value else int(value)
+    return SpecAugmentTransform.from_config_dict(config)
 
 
 @register_task("wav2prompt", dataclass=Wav2PromptTaskConfig)
@@ -132,6 +151,7 @@ class Wav2PromptTask(FairseqTask):
         manifest.rows = [manifest.rows[i] for i in keep]
         manifest.line_numbers = [manifest.line_numbers[i] for i in keep]
         self.manifests[split] = manifest
+        is_train = split == self.cfg.train_subset
         self.datasets[split] = Wav2PromptDataset(
             audio=[r["audio"] for r in manifest.rows],
             n_frames=[int(r["n_frames"]) for r in manifest.rows],
@@ -139,8 +159,9 @@ class Wav2PromptTask(FairseqTask):
             transcripts=None if transcripts is None else [transcripts[i] for i in keep],
             prompts=self.encode_prompts(manifest.rows, self.template),
             dictionary=self.dictionary,
-            shuffle=split == getattr(self.cfg, "train_subset", "train"),
+            shuffle=is_train,
             utterance_cmvn=self.cfg.utterance_cmvn,
+            feature_transform=spec_augment(self.cfg.spec_augment) if is_train else None,
         )
         logger.info(f"{path}: {len(keep)} utterances, template {self.template.text!r}")
 

@@ -66,9 +66,10 @@ SIZES = {
 # translation have a row per sentence; the other tasks have fewer rows and
 # either more to learn by heart (facts) or a harder mapping to find.
 REPEATS = {"asr": 1, "st_fr": 1, "st_es": 1, "intent": 2, "sqa": 3, "sqqa": 3, FACTS: 4}
-MODEL = dict(hidden_size=256, num_hidden_layers=4, head_dim=64)
+MODEL = dict(hidden_size=256, num_hidden_layers=4, head_dim=32)
 OPTIM = dict(lr=2e-3, warmup=60, min_lr_ratio=0.05, weight_decay=0.01, clip_norm=1.0)
-BATCH_SIZE = 64
+# Smaller batches, more updates: at equal examples seen, 32 beat 64 and 16.
+BATCH_SIZE = 32
 # Batches are cut from pools of this many batches sorted by length, so that a
 # batch holds examples of similar length (little padding) yet its make-up varies.
 POOL_BATCHES = 16
@@ -227,6 +228,10 @@ def build_model(tokenizer, seed: int, **overrides):
         intermediate_size=-(-8 * d // 3 // 16) * 16,
         num_attention_heads=heads, num_key_value_heads=heads,
         max_position_embeddings=512, tie_word_embeddings=True,
+        # Weights of std 1/sqrt(d) rather than LLaMA's 0.02: at this width the
+        # small default leaves attention near uniform for hundreds of steps,
+        # and learning took about three times as many steps.
+        initializer_range=d ** -0.5,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
