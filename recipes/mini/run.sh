@@ -33,7 +33,7 @@ done
 
 case "$size" in
   smoke)   ctc_updates=60;   w2p_updates=80;   max_tokens=6000;  log_interval=5 ;;
-  default) ctc_updates=700;  w2p_updates=200;  max_tokens=12000; log_interval=20 ;;
+  default) ctc_updates=700;  w2p_updates=900;  max_tokens=12000; log_interval=20 ;;
   *) echo "unknown --size $size (smoke|default)" >&2; exit 1 ;;
 esac
 
