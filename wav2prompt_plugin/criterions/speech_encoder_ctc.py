@@ -1,10 +1,15 @@
 """Criterion `speech_encoder_ctc`: CTC over LLM tokens, with greedy token errors.
 
+Beside CTC, the model's CIF weight predictor learns to fire where CTC emits a
+token: L_align = sum_t (alpha_t - (1 - p_blank(t)))^2 against the detached CTC
+posteriors, plus the CIF quantity loss |sum_t alpha_t - U|. It shapes only the
+predictor (the encoder output it reads is detached).
+
 fairseq's own `ctc` criterion takes the CTC input lengths from `src_lengths`,
 i.e. before the conv subsampler of S2T encoders; here they come from the
 encoder's padding mask.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import editdistance
 import torch
@@ -15,12 +20,19 @@ from fairseq.dataclass import FairseqDataclass
 
 
 @dataclass
-class SpeechEncoderCtcConfig(FairseqDataclass):
-    pass
+class SpeechEncoderCtcCriterionConfig(FairseqDataclass):
+    cif_align_weight: float = field(
+        default=1.0, metadata={"help": "weight of the CIF weight predictor's alignment + quantity "
+                               "loss (0: leave the predictor untrained)"}
+    )
 
 
-@register_criterion("speech_encoder_ctc", dataclass=SpeechEncoderCtcConfig)
+@register_criterion("speech_encoder_ctc", dataclass=SpeechEncoderCtcCriterionConfig)
 class SpeechEncoderCtcCriterion(FairseqCriterion):
+    def __init__(self, task, cif_align_weight=1.0):
+        super().__init__(task)
+        self.cif_align_weight = cif_align_weight
+
     def forward(self, model, sample, reduce=True):
         net_output = model(**sample["net_input"])
         lprobs = model.get_normalized_probs(net_output, log_probs=True)  # T x B x V+1
@@ -37,8 +49,20 @@ class SpeechEncoderCtcCriterion(FairseqCriterion):
             blank=model.blank, reduction="sum", zero_infinity=True,
         )
         ntokens = int(target_lengths.sum())
-        log = {"loss": loss.detach(), "ntokens": ntokens, "nsentences": sample["nsentences"],
+        log = {"ctc": loss.detach(), "ntokens": ntokens, "nsentences": sample["nsentences"],
                "sample_size": ntokens}
+        if self.cif_align_weight > 0:
+            alpha = net_output["cif_alpha"].float()  # B x T, 0 on padding
+            spikes = 1 - lprobs[..., model.blank].detach().exp().t()  # B x T
+            if padding is not None:
+                spikes = spikes.masked_fill(padding, 0.0)
+            weight_sum = alpha.sum(-1)
+            align = (alpha - spikes).pow(2).sum() + (weight_sum - target_lengths.to(alpha)).abs().sum()
+            loss = loss + self.cif_align_weight * align
+            predicted = weight_sum.round().long()  # ~ what inference fires (tail >= 0.5)
+            log.update(cif_align=align.detach(),
+                       cif_len_exact=int(predicted.eq(target_lengths).sum()))
+        log["loss"] = loss.detach()
         if not model.training:
             errors = 0
             best = lprobs.argmax(-1).t()  # B x T
@@ -54,6 +78,14 @@ class SpeechEncoderCtcCriterion(FairseqCriterion):
         ntokens = sum(log.get("ntokens", 0) for log in logging_outputs)
         loss = sum(float(log.get("loss", 0)) for log in logging_outputs)
         metrics.log_scalar("loss", loss / max(ntokens, 1), ntokens, round=3)
+        ctc = sum(float(log.get("ctc", 0)) for log in logging_outputs)
+        metrics.log_scalar("ctc", ctc / max(ntokens, 1), ntokens, round=3)
+        if any("cif_align" in log for log in logging_outputs):
+            nsentences = sum(log.get("nsentences", 0) for log in logging_outputs)
+            align = sum(float(log["cif_align"]) for log in logging_outputs)
+            exact = sum(log["cif_len_exact"] for log in logging_outputs)
+            metrics.log_scalar("cif_align", align / max(ntokens, 1), ntokens, round=3)
+            metrics.log_scalar("cif_len_exact", 100 * exact / max(nsentences, 1), nsentences, round=2)
         if any("token_errors" in log for log in logging_outputs):
             errors = sum(log.get("token_errors", 0) for log in logging_outputs)
             metrics.log_scalar("token_error_rate", 100 * errors / max(ntokens, 1), ntokens, round=2)

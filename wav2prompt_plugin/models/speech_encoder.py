@@ -53,14 +53,21 @@ def build_speech_encoder(cfg):
     return SPEECH_ENCODERS[cfg.encoder_type](s2t_encoder_args(cfg))
 
 
-def encoder_weights_from_checkpoint(path: str, prefixes=("encoder.speech_encoder.", "encoder.")):
-    """The speech-encoder weights of a fairseq checkpoint (S2T ASR model or Wav2Prompt)."""
-    state = checkpoint_utils.load_checkpoint_to_cpu(path)["model"]
+def weights_under(state: dict, prefixes) -> dict:
+    """The tensors under the first of `prefixes` that has any, prefix removed."""
     for prefix in prefixes:
         weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         if weights:
             return weights
-    raise ValueError(f"{path}: no encoder weights (keys starting with {' or '.join(prefixes)})")
+    return {}
+
+
+def encoder_weights_from_checkpoint(path: str, prefixes=("encoder.speech_encoder.", "encoder.")):
+    """The speech-encoder weights of a fairseq checkpoint (S2T ASR model or Wav2Prompt)."""
+    weights = weights_under(checkpoint_utils.load_checkpoint_to_cpu(path)["model"], prefixes)
+    if not weights:
+        raise ValueError(f"{path}: no encoder weights (keys starting with {' or '.join(prefixes)})")
+    return weights
 
 
 def load_encoder_weights(encoder: torch.nn.Module, path: str):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
+from fairseq import checkpoint_utils
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import (
     FairseqEncoderDecoderModel,
@@ -22,7 +23,11 @@ from fairseq.models import (
 )
 from omegaconf import II
 
-from wav2prompt_plugin.models.speech_encoder import build_speech_encoder, load_encoder_weights
+from wav2prompt_plugin.models.speech_encoder import (
+    build_speech_encoder,
+    load_encoder_weights,
+    weights_under,
+)
 from wav2prompt_plugin.models.text_prompt import PromptEncoder
 from wav2prompt_plugin.modules.cif import CifWeightPredictor, integrate_and_fire
 from wav2prompt_plugin.modules.frozen_llm import FrozenLLMDecoder, llm_fingerprint, load_frozen_llm
@@ -81,24 +86,50 @@ class Wav2PromptConfig(SpeechEncoderConfig):
     )
 
 
-def build_projector(in_dim: int, out_dim: int, hidden_dim: int) -> nn.Module:
-    if hidden_dim <= 0:
-        return nn.Linear(in_dim, out_dim)
-    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, out_dim))
+def build_projector(in_dim: int, out_dim: int, hidden_dim: int, out_rms: float = None) -> nn.Module:
+    """Linear (or 2-layer MLP) projection into the LLM's embedding space.
+
+    With `out_rms`, the last layer starts with weights N(0, out_rms^2 / fan_in)
+    and a zero bias, so that for the encoder's unit-RMS (layer-normed) output
+    the prompt starts at the scale of the LLM's own embeddings. PyTorch's
+    default init gives an RMS near 0.6 whatever the LLM: 11x the mini LLM's
+    embeddings, which made L_MSE start 120x above its floor and dominate the
+    first hundreds of updates.
+    """
+    layers = [nn.Linear(in_dim, out_dim)] if hidden_dim <= 0 else [
+        nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, out_dim)]
+    if out_rms is not None:
+        last = layers[-1]
+        nn.init.normal_(last.weight, std=out_rms / last.in_features ** 0.5)
+        nn.init.zeros_(last.bias)
+    return layers[0] if len(layers) == 1 else nn.Sequential(*layers)
+
+
+def embedding_rms(llm) -> float:
+    return float(llm.get_input_embeddings().weight.detach().float().pow(2).mean().sqrt())
 
 
 class Wav2PromptEncoder(PromptEncoder):
     """fbank -> speech encoder -> CIF -> projection: the speech prompt E_s."""
 
-    def __init__(self, cfg: Wav2PromptConfig, llm_embed_dim: int):
+    def __init__(self, cfg: Wav2PromptConfig, llm_embed_dim: int, llm_embed_rms: float = None):
         super().__init__(None)
         self.cfg = cfg
         self.speech_encoder = build_speech_encoder(cfg)
         self.cif_weights = CifWeightPredictor(cfg.encoder_embed_dim, cfg.cif_conv_kernel_size, cfg.dropout)
-        self.projector = build_projector(cfg.encoder_embed_dim, llm_embed_dim, cfg.projector_hidden_dim)
+        self.projector = build_projector(
+            cfg.encoder_embed_dim, llm_embed_dim, cfg.projector_hidden_dim, llm_embed_rms
+        )
 
     def load_speech_encoder(self, path: str):
+        """The speech encoder, and the CIF weight predictor where the checkpoint
+        has one (a `speech_encoder_ctc` or Wav2Prompt checkpoint)."""
         load_encoder_weights(self.speech_encoder, path)
+        state = checkpoint_utils.load_checkpoint_to_cpu(path)["model"]
+        cif = weights_under(state, ("cif_weights.", "encoder.cif_weights."))
+        if cif:
+            self.cif_weights.load_state_dict(cif)
+            logger.info(f"CIF weight predictor initialised from {path}")
 
     def set_num_updates(self, num_updates):
         super().set_num_updates(num_updates)
@@ -160,7 +191,7 @@ class Wav2PromptModel(LLMIdentityMixin, FairseqEncoderDecoderModel):
     def build_model(cls, cfg: Wav2PromptConfig, task):
         llm = load_frozen_llm(task.cfg.llm_path, cfg.llm_dtype)
         decoder = FrozenLLMDecoder(task.target_dictionary, llm)
-        encoder = Wav2PromptEncoder(cfg, decoder.embed_dim)
+        encoder = Wav2PromptEncoder(cfg, decoder.embed_dim, embedding_rms(llm))
         model = cls(encoder, decoder)
         model.register_llm_identity(task.cfg.llm_path, llm)
         trained = sum(p.numel() for p in model.parameters() if p.requires_grad)

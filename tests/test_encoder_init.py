@@ -1,0 +1,98 @@
+"""The CTC stage that initialises Wav2Prompt: its CIF weight predictor is
+trained beside CTC without touching the encoder, and a Wav2Prompt model takes
+both the encoder and the predictor from its checkpoint; the projector starts
+at the LLM's embedding scale."""
+import os
+
+import pytest
+import torch
+
+from conftest import run_cli
+from test_cli import SMALL_ENCODER
+
+SMALL_CTC = ["--arch", "speech_encoder_ctc_tiny"] + SMALL_ENCODER[2:]
+
+
+@pytest.fixture(scope="module")
+def ctc_checkpoint(tmp_path_factory, speech_data, tiny_llm):
+    save_dir = str(tmp_path_factory.mktemp("ctc"))
+    run_cli([
+        "fairseq-train", speech_data, "--user-dir", "wav2prompt_plugin", "--task", "wav2prompt",
+        "--llm-path", tiny_llm, *SMALL_CTC, "--criterion", "speech_encoder_ctc",
+        "--optimizer", "adam", "--lr", "3e-3", "--max-tokens", "2500", "--max-update", "20",
+        "--save-dir", save_dir, "--no-epoch-checkpoints", "--num-workers", "0", "--cpu",
+        "--valid-subset", "dev", "--seed", "3", "--log-format", "json", "--log-interval", "1",
+    ], cwd=os.getcwd())
+    return os.path.join(save_dir, "checkpoint_last.pt")
+
+
+SIZES = dict(encoder_type="transformer", conv_kernel_sizes="3,3", conv_channels=32, encoder_layers=2,
+             encoder_embed_dim=32, encoder_ffn_embed_dim=64, encoder_attention_heads=4,
+             dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, max_source_positions=6000)
+
+
+def build(data, llm, config_class, **overrides):
+    from fairseq.models import MODEL_DATACLASS_REGISTRY
+    from omegaconf import OmegaConf
+
+    from wav2prompt_plugin.tasks.wav2prompt import Wav2PromptTask, Wav2PromptTaskConfig
+
+    task = Wav2PromptTask.setup_task(Wav2PromptTaskConfig(data=data, llm_path=llm))
+    name = next(k for k, v in MODEL_DATACLASS_REGISTRY.items() if v is config_class)
+    cfg = OmegaConf.structured(config_class(_name=name, **SIZES, **overrides))
+    return task, task.build_model(cfg)
+
+
+def test_cif_alignment_trains_the_predictor_only(speech_data, tiny_llm):
+    """The alignment loss gives the CIF predictor gradients, and leaves the
+    encoder's gradients exactly those of CTC alone."""
+    from wav2prompt_plugin.criterions.speech_encoder_ctc import SpeechEncoderCtcCriterion
+
+    from wav2prompt_plugin.models.speech_encoder_ctc import SpeechEncoderCtcConfig
+
+    task, model = build(speech_data, tiny_llm, SpeechEncoderCtcConfig)
+    task.load_dataset("train")
+    dataset = task.dataset("train")
+    sample = dataset.collater([dataset[i] for i in range(4)])
+    model.train()
+    grads = {}
+    for weight in (0.0, 1.0):
+        model.zero_grad()
+        torch.manual_seed(0)
+        loss, _, log = SpeechEncoderCtcCriterion(task, cif_align_weight=weight)(model, sample)
+        loss.backward()
+        grads[weight] = {n: p.grad.clone() if p.grad is not None else None
+                         for n, p in model.named_parameters()}
+    for name, grad in grads[1.0].items():
+        if name.startswith("encoder."):
+            torch.testing.assert_close(grad, grads[0.0][name], msg=name)
+    assert grads[0.0]["cif_weights.proj.weight"] is None
+    assert grads[1.0]["cif_weights.proj.weight"].abs().sum() > 0
+    assert "cif_len_exact" in log and float(log["cif_align"]) > 0
+
+
+def test_wav2prompt_takes_encoder_and_cif_predictor_from_ctc(ctc_checkpoint, speech_data, tiny_llm):
+    from fairseq import checkpoint_utils
+
+    from wav2prompt_plugin.models.wav2prompt import Wav2PromptConfig
+
+    _, model = build(speech_data, tiny_llm, Wav2PromptConfig)
+    model.encoder.load_speech_encoder(ctc_checkpoint)
+    state = checkpoint_utils.load_checkpoint_to_cpu(ctc_checkpoint)["model"]
+    own = model.encoder.state_dict()
+    for name in ("cif_weights.conv.weight", "cif_weights.proj.bias"):
+        torch.testing.assert_close(own[name], state[name])
+    key = next(k for k in state if k.startswith("encoder.") and k.endswith("weight"))
+    torch.testing.assert_close(own["speech_encoder." + key[len("encoder."):]], state[key])
+
+
+def test_projector_starts_at_the_llm_embedding_scale(speech_data, tiny_llm):
+    from wav2prompt_plugin.models.wav2prompt import Wav2PromptConfig, embedding_rms
+
+    for hidden in (0, 48):
+        _, model = build(speech_data, tiny_llm, Wav2PromptConfig, projector_hidden_dim=hidden)
+        unit = torch.nn.functional.layer_norm(torch.randn(4000, 32), (32,))
+        out = model.encoder.projector(unit).detach()
+        target = embedding_rms(model.decoder.llm)
+        ratio = float(out.pow(2).mean().sqrt()) / target
+        assert (0.8 if hidden == 0 else 0.3) < ratio < 1.25, (hidden, ratio)
