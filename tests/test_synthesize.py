@@ -10,6 +10,8 @@ import pytest
 import soundfile as sf
 
 SCRIPT = Path(__file__).resolve().parents[1] / "recipes" / "mini" / "local" / "synthesize.py"
+sys.path.insert(0, str(SCRIPT.parent))
+import synthesize  # noqa: E402
 HEADER = ["id", "audio", "n_frames", "tgt_text", "speaker", "kind", "fr", "es", "intent", "answer", "context"]
 SENTENCES = [
     ("t1", "train", "qa", "what is the capital of france", "quelle est la capitale de la france",
@@ -59,7 +61,7 @@ def corpus(tmp_path_factory):
 
 def test_manifests(corpus):
     _, out = corpus
-    expected = {"train": {"t1_0", "t1_1", "t2_0", "t2_1"}, "dev": {"d1_0", "d2_0"}, "test": {"e1_0", "e2_0"}}
+    expected = {"train": {"t1_0", "t1_1", "t1_2", "t2_0", "t2_1", "t2_2"}, "dev": {"d1_0", "d2_0"}, "test": {"e1_0", "e2_0"}}
     for split, ids in expected.items():
         for name, suffix in ((f"{split}.tsv", ".npy"), (f"{split}_wav.tsv", ".wav")):
             header, rows = read_manifest(out / name)
@@ -100,13 +102,15 @@ def test_train_and_heldout_speakers_disjoint(corpus):
     assert speakers["train"] and speakers["test"]
     assert not speakers["train"] & speakers["test"]
     assert not speakers["train"] & speakers["dev"]
-    train_accents = {s.split("+")[0] for s in speakers["train"]}
-    heldout_accents = {s.split("+")[0] for s in speakers["dev"] | speakers["test"]}
-    assert not train_accents & heldout_accents
-    # The two utterances of a train sentence use different voices.
+    # voice variants never heard in training; one accent never heard either
+    variants = {s: {v.split("+")[1] for v in speakers[s]} for s in speakers}
+    assert not variants["train"] & (variants["dev"] | variants["test"])
+    assert not {v.split("+")[0] for v in speakers["train"]} & set(synthesize.HELDOUT_ACCENTS)
+    assert {v.split("+")[0] for v in synthesize.HELDOUT_VOICES} > set(synthesize.HELDOUT_ACCENTS)
+    # The utterances of a train sentence use different voices.
     _, rows = read_manifest(out / "train.tsv")
     by_id = {r["id"]: r["speaker"] for r in rows}
-    assert by_id["t1_0"] != by_id["t1_1"] and by_id["t2_0"] != by_id["t2_1"]
+    assert len({by_id[f"t1_{k}"] for k in range(3)}) == 3
 
 
 def test_rerun_is_idempotent(corpus):
