@@ -96,3 +96,35 @@ def test_no_held_out_sentence_is_trained_on(run):
     for example in examples[::50]:
         # the recorded text is what the prompt (or, for a fact, the target) holds
         assert example.text in tokenizer.decode(example.prompt + example.target)
+
+
+def test_loss_weights_target_and_prompt_tokens(run):
+    """training_loss on a padded batch equals the per-example cross-entropies
+    summed by hand: target tokens weigh 1, prompt tokens prompt_weight, padding
+    nothing, all divided by the number of target tokens."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    script = load_script()
+    world, out, _ = run
+    tokenizer = AutoTokenizer.from_pretrained(out, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(out, local_files_only=True).eval()
+    rows, facts = script.read_world(str(world))
+    examples = script.build_examples(tokenizer, rows, facts, script.load_tasks(str(TASKS)))
+    batch = examples[::len(examples) // 6][:6]
+    assert len({len(ex) for ex in batch}) > 1 and len({ex.task for ex in batch}) > 2
+
+    sums = {"target": 0.0, "prompt": 0.0}
+    with torch.no_grad():
+        for ex in batch:
+            seq = torch.tensor([ex.prompt + ex.target])
+            nll = -model(seq).logits[0, :-1].log_softmax(-1).gather(1, seq[0, 1:, None])[:, 0]
+            sums["prompt"] += nll[:len(ex.prompt) - 1].sum().item()
+            sums["target"] += nll[len(ex.prompt) - 1:].sum().item()
+        n_target = sum(len(ex.target) for ex in batch)
+        tensors = script.collate(batch, tokenizer.pad_token_id)
+        for weight in (0.0, 0.5):
+            loss, target_nll = script.training_loss(model, *tensors, weight)
+            assert target_nll.item() == pytest.approx(sums["target"] / n_target, rel=1e-4)
+            loss = loss.item()
+            expected = (sums["target"] + weight * sums["prompt"]) / n_target
+            assert loss == pytest.approx(expected, rel=1e-4)

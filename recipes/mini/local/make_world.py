@@ -17,7 +17,7 @@ Words are chosen so that French needs no elision beyond the set phrases
 "s'il te plaît" and "aujourd'hui".  The output is a pure function of --seed and --size.
 
 Writes DIR/sentences.tsv (id split kind en fr es intent answer context) and
-DIR/facts.tsv (one English statement per line).
+DIR/facts.tsv (English statements, one a line, each fact in several wordings).
 """
 import argparse
 import itertools
@@ -30,9 +30,12 @@ HEADER = ("id", "split", "kind", "en", "fr", "es", "intent", "answer", "context"
 KINDS = ("describe", "command", "question", "context_question")
 SPLITS = ("train", "dev", "test")
 # Rows per split, in the order of KINDS; test has enough of every kind to score it.
+# Default train questions: every (fact, wording) pair that dev and test leave,
+# 144 facts x 5 wordings - 82: the more wordings of each kind of fact the LLM
+# sees answered, the better it answers a held-out wording from memory.
 COUNTS = {
     "smoke": {"train": (160, 100, 60, 80), "dev": (12, 8, 4, 6), "test": (14, 10, 8, 8)},
-    "default": {"train": (1200, 750, 450, 600), "dev": (60, 38, 22, 30),
+    "default": {"train": (1200, 750, 638, 600), "dev": (60, 38, 22, 30),
                 "test": (105, 75, 60, 60)},
 }
 
@@ -205,39 +208,41 @@ SUFFIXES = {"please": ("please", "s'il te plaît", "por favor"), "now": ("now", 
 VARIANTS = {"room": ("", "please", "now"), "person": ("", "please", "now"),
             "hour": ("", "please"), "weather": ("", "please")}
 
-# Sections are "= attribute | the fact as a statement".
+# Sections are "= attribute | the fact as statements ...", then the question wordings.
+# A fact stated in several wordings is learnt as knowledge, not as one string: a
+# question in a new wording then finds it (the LLM learns the facts as plain text).
 ATTRIBUTES = sections("""
-= city | {name} lives in {value}
+= city | {name} lives in {value} | the city of {name} is {value} | {name} has a home in {value}
 where does {name} live|où habite {name}|dónde vive {name}
 in which city does {name} live|dans quelle ville habite {name}|en qué ciudad vive {name}
 what city does {name} live in|quelle est la ville de {name}|cuál es la ciudad de {name}
 where is the home of {name}|où est la maison de {name}|dónde está la casa de {name}
 where is {name} living now|où vit {name} maintenant|dónde vive {name} ahora
-= colour | the favourite colour of {name} is {value}
+= colour | the favourite colour of {name} is {value} | {name} likes {value} best of all colours | {value} is the colour {name} prefers
 what is the favourite colour of {name}|quelle est la couleur préférée de {name}|cuál es el color favorito de {name}
 which colour does {name} like best|quelle couleur {name} aime le plus|qué color le gusta más a {name}
 what colour does {name} love|quelle couleur adore {name}|qué color adora {name}
 tell me the favourite colour of {name}|dis moi la couleur préférée de {name}|dime el color favorito de {name}
 what colour is the favourite of {name}|quelle couleur est la préférée de {name}|qué color es el favorito de {name}
-= pet | {name} has {a_value}
+= pet | {name} has {a_value} | the pet of {name} is {a_value} | {name} keeps {a_value} at home
 what animal does {name} have|quel animal a {name}|qué animal tiene {name}
 which pet does {name} own|quel animal possède {name}|qué mascota tiene {name}
 what kind of pet does {name} keep|quel animal de compagnie garde {name}|qué tipo de mascota cuida {name}
 tell me the pet of {name}|dis moi quel animal a {name}|dime qué animal tiene {name}
 what does {name} have as a pet|que possède {name} comme animal|qué tiene {name} como mascota
-= job | {name} is {a_value}
+= job | {name} is {a_value} | {name} works as {a_value} | the work of {name} is {value}
 what is the job of {name}|quel est le métier de {name}|cuál es el trabajo de {name}
 what does {name} do for work|que fait {name} comme travail|en qué trabaja {name}
 what work does {name} do|quel travail fait {name}|qué trabajo hace {name}
 tell me the job of {name}|dis moi le métier de {name}|dime el trabajo de {name}
 what is the profession of {name}|quelle est la profession de {name}|cuál es la profesión de {name}
-= food | the favourite food of {name} is {value}
+= food | the favourite food of {name} is {value} | {name} likes {value} best of all food | {value} is the food {name} prefers
 what is the favourite food of {name}|quel est le plat préféré de {name}|cuál es la comida favorita de {name}
 what does {name} like to eat|quelle nourriture aime {name}|qué le gusta comer a {name}
 which food does {name} love|quel plat adore {name}|qué comida adora {name}
 tell me the favourite food of {name}|dis moi le plat préféré de {name}|dime la comida favorita de {name}
 what does {name} eat most|que mange {name} le plus|qué come más {name}
-= friend | the best friend of {name} is {value}
+= friend | the best friend of {name} is {value} | {name} and {value} are best friends | {value} is the best friend {name} has
 who is the best friend of {name}|qui est le meilleur ami de {name}|quién es el mejor amigo de {name}
 who is {name} friends with|avec qui {name} est ami|con quién es amigo {name}
 which person is the best friend of {name}|quelle personne est le meilleur ami de {name}|qué persona es el mejor amigo de {name}
@@ -399,18 +404,18 @@ def make_facts(rng):
     values = {"city": [c[0] for c in CITIES], "colour": [c.en for c in COLOURS],
               "pet": [a.en for a in ANIMALS], "job": JOBS, "food": FOODS}
     return [(name, attr, rng.choice(values.get(attr) or [n for n in NAMES if n != name]))
-            for name in NAMES for (attr, _), _ in ATTRIBUTES]
+            for name in NAMES for (attr, *_), _ in ATTRIBUTES]
 
 
-def fact_statement(name, attr, value):
-    statement = {a: s for (a, s), _ in ATTRIBUTES}[attr]
-    return statement.format(name=name, value=value, a_value=f"{en_article(value)} {value}")
+def fact_statements(name, attr, value):
+    statements = {a: s for (a, *s), _ in ATTRIBUTES}[attr]
+    return [s.format(name=name, value=value, a_value=f"{en_article(value)} {value}") for s in statements]
 
 
 def pick_questions(rng, facts, counts, used):
     """Questions about facts.  A fact asked in dev or test is also asked in train in
     another wording, so held-out questions test the wording, not new knowledge."""
-    wordings = {attr: w for (attr, _), w in ATTRIBUTES}
+    wordings = {attr: w for (attr, *_), w in ATTRIBUTES}
     order = rng.sample(facts, len(facts))
     unasked = {f: rng.sample(range(len(wordings[f[1]])), len(wordings[f[1]])) for f in order}
     chosen = {s: [] for s in SPLITS}
@@ -528,7 +533,7 @@ def build_world(seed=1, size="default"):
         split_rows = [(split, kind) + r for kind in KINDS for r in picked[kind][split]]
         rows += [(f"{split}-{i:05d}",) + r for i, r in enumerate(split_rows, 1)]
     check(rows)
-    return rows, [fact_statement(*f) for f in facts]
+    return rows, [s for f in facts for s in fact_statements(*f)]
 
 
 def check(rows):
@@ -557,7 +562,7 @@ def summary(rows, facts):
     english = {w for text in [r[3] + " " + r[8] for r in rows] + facts for w in text.split()}
     lines.append(f"vocabulary: en {vocab[0]} words ({len(english)} with facts and contexts), "
                  f"fr {vocab[1]}, es {vocab[2]}")
-    lines.append(f"facts: {len(facts)}, intents: {len({r[6] for r in rows if r[6]})}")
+    lines.append(f"fact statements: {len(facts)}, intents: {len({r[6] for r in rows if r[6]})}")
     return "\n".join(lines)
 
 
