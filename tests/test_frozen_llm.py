@@ -129,3 +129,26 @@ def test_fingerprint_tells_llms_apart(tiny_llm, other_llm):
     a, b = load_frozen_llm(tiny_llm), load_frozen_llm(other_llm)
     assert llm_fingerprint(a) != llm_fingerprint(b)
     assert llm_fingerprint(a) == llm_fingerprint(load_frozen_llm(tiny_llm, "bf16"))
+
+
+def test_beam_rows_share_one_prefill_and_decode_as_before(decoder):
+    """Beam copies of an utterance: the prompt runs through the LLM once per
+    utterance, and every step's logits equal those of the full forward."""
+    out = encoder_out(decoder)
+    out["utterance_rows"] = [torch.arange(3)]
+    order = torch.tensor([0, 0, 1, 1, 2, 2])  # beam 2, as SequenceGenerator expands
+    beams = {k: [v[0].index_select(0, order)] for k, v in out.items()}
+    batch_sizes = []
+    hook = decoder.llm.register_forward_pre_hook(
+        lambda m, a, kw: batch_sizes.append(kw["inputs_embeds"].size(0)), with_kwargs=True
+    )
+    steps = torch.tensor([[2, 40, 41], [2, 50, 51], [2, 60, 61]]).index_select(0, order)
+    state = {}
+    try:
+        for t in range(steps.size(1)):
+            logits, _ = decoder(steps[:, : t + 1], encoder_out=beams, incremental_state=state)
+            full, _ = decoder(steps[:, : t + 1], encoder_out=beams)
+            torch.testing.assert_close(logits[:, -1], full[:, -1], atol=1e-4, rtol=1e-4)
+    finally:
+        hook.remove()
+    assert batch_sizes[::2] == [3, 6, 6]  # incremental calls: the prefill ran on 3 rows
