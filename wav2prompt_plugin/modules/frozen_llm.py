@@ -69,11 +69,36 @@ def llm_max_positions(config) -> int:
     return 1 << 20  # ALiBi models such as BLOOM have no fixed limit
 
 
+def checkpoint_llm_layers(llm) -> int:
+    """Recompute each transformer layer's activations in the backward pass
+    instead of storing them. Hugging Face's own gradient checkpointing acts only
+    in train mode, and the frozen LLM stays in eval mode, hence this wrapper
+    around every layer Hugging Face marks as checkpointable."""
+    from torch.utils.checkpoint import checkpoint
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    def checkpointed(forward):
+        def run(*args, **kwargs):
+            if not torch.is_grad_enabled():
+                return forward(*args, **kwargs)
+            return checkpoint(forward, *args, use_reentrant=False, **kwargs)
+        return run
+
+    layers = [m for m in llm.modules() if isinstance(m, GradientCheckpointingLayer)]
+    if not layers:
+        raise ValueError(f"{type(llm).__name__} has no checkpointable layers for --llm-activation-checkpointing")
+    for layer in layers:
+        layer.forward = checkpointed(layer.forward)
+    return len(layers)
+
+
 class FrozenLLMDecoder(FairseqIncrementalDecoder):
-    def __init__(self, dictionary, llm):
+    def __init__(self, dictionary, llm, activation_checkpointing: bool = False):
         super().__init__(dictionary)
         self.llm = llm
         self.llm.requires_grad_(False)
+        if activation_checkpointing:
+            checkpoint_llm_layers(llm)
         self.embed_dim = llm.get_input_embeddings().embedding_dim
         self.max_llm_positions = llm_max_positions(llm.config)
         self._takes_position_ids = "position_ids" in inspect.signature(llm.forward).parameters
