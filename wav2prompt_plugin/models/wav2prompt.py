@@ -166,7 +166,9 @@ class Wav2PromptModel(LLMIdentityMixin, FairseqEncoderDecoderModel):
     @classmethod
     def build_model(cls, cfg: Wav2PromptConfig, task):
         llm = load_frozen_llm(task.cfg.llm_path, cfg.llm_dtype)
-        decoder = FrozenLLMDecoder(task.target_dictionary, llm, cfg.llm_activation_checkpointing)
+        # checkpoints saved before these options existed lack them
+        checkpointing = getattr(cfg, "llm_activation_checkpointing", False)
+        decoder = FrozenLLMDecoder(task.target_dictionary, llm, checkpointing)
         encoder = Wav2PromptEncoder(cfg, decoder.embed_dim)
         model = cls(encoder, decoder)
         model.register_llm_identity(task.cfg.llm_path, llm)
@@ -176,7 +178,7 @@ class Wav2PromptModel(LLMIdentityMixin, FairseqEncoderDecoderModel):
         return model
 
     def forward(self, src_tokens, src_lengths, prev_output_tokens, transcript_lengths=None, **prompt):
-        with torch.autocast(src_tokens.device.type, torch.bfloat16, enabled=self.encoder.cfg.autocast_bf16):
+        with torch.autocast(src_tokens.device.type, torch.bfloat16, enabled=getattr(self.encoder.cfg, "autocast_bf16", False)):
             encoder_out = self.encoder(src_tokens, src_lengths, transcript_lengths, **prompt)
             logits, extra = self.decoder(prev_output_tokens, encoder_out=encoder_out)
         extra["encoder_out"] = encoder_out
