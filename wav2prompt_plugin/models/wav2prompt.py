@@ -178,7 +178,8 @@ class Wav2PromptModel(LLMIdentityMixin, FairseqEncoderDecoderModel):
         return model
 
     def forward(self, src_tokens, src_lengths, prev_output_tokens, transcript_lengths=None, **prompt):
-        with torch.autocast(src_tokens.device.type, torch.bfloat16, enabled=getattr(self.encoder.cfg, "autocast_bf16", False)):
+        bf16 = getattr(self.encoder.cfg, "autocast_bf16", False)
+        with torch.autocast(src_tokens.device.type, torch.bfloat16, enabled=bf16):
             encoder_out = self.encoder(src_tokens, src_lengths, transcript_lengths, **prompt)
             logits, extra = self.decoder(prev_output_tokens, encoder_out=encoder_out)
         extra["encoder_out"] = encoder_out
