@@ -9,11 +9,13 @@ from typing import Callable, Dict, List, Optional
 
 
 def interleaved(candidates: Dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
-                repeats_of: Optional[Dict[str, int]] = None) -> Dict[str, float]:
+                repeats_of: Optional[Dict[str, int]] = None,
+                fastest: Optional[Dict[str, float]] = None) -> Dict[str, float]:
     """Median seconds per call of each candidate, run in rotating order.
 
     `repeats_of` gives fewer repetitions to slow candidates (a Python loop);
-    they take part in the first rounds only.
+    they take part in the first rounds only. `fastest`, when given, receives
+    each candidate's fastest run (the least disturbed one on a loaded machine).
     """
     repeats_of = repeats_of or {}
     names = list(candidates)
@@ -29,6 +31,8 @@ def interleaved(candidates: Dict[str, Callable[[], object]], repeats: int, warmu
             start = time.perf_counter()
             candidates[name]()
             times[name].append(time.perf_counter() - start)
+    if fastest is not None:
+        fastest.update({name: min(t) for name, t in times.items() if t})
     return {name: statistics.median(t) for name, t in times.items() if t}
 
 
