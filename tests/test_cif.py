@@ -3,34 +3,7 @@ import pytest
 import torch
 
 from wav2prompt_plugin.modules.cif import CifWeightPredictor, integrate_and_fire
-
-
-def loop_cif(hidden, alpha, length, target_length=None, threshold=1.0, tail=0.5):
-    """Reference: the CIF paper's sequential integrate-and-fire for one utterance."""
-    alpha = alpha[:length].double()
-    hidden = hidden[:length].double()
-    if target_length is not None:
-        alpha = alpha * target_length / alpha.sum()
-    fired, acc_w, acc_h = [], 0.0, torch.zeros(hidden.size(1), dtype=torch.double)
-    for t in range(length):
-        a = float(alpha[t])
-        while acc_w + a >= threshold:
-            need = threshold - acc_w
-            fired.append(acc_h + need * hidden[t])
-            a -= need
-            acc_w, acc_h = 0.0, torch.zeros_like(acc_h)
-        acc_w += a
-        acc_h = acc_h + a * hidden[t]
-    if target_length is not None:
-        if len(fired) < target_length:  # rounding left the last one short
-            fired.append(acc_h)
-        elif len(fired) > target_length:
-            fired = fired[:target_length]
-    elif acc_w >= tail * threshold:
-        fired.append(acc_h)
-    if not fired:
-        return torch.zeros(0, hidden.size(1), dtype=torch.double)
-    return torch.stack(fired)
+from wav2prompt_plugin.modules.cif_reference import loop_cif
 
 
 def batch(seed, bsz=3, time=17, dim=7, high=0.9):

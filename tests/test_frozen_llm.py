@@ -129,3 +129,49 @@ def test_fingerprint_tells_llms_apart(tiny_llm, other_llm):
     a, b = load_frozen_llm(tiny_llm), load_frozen_llm(other_llm)
     assert llm_fingerprint(a) != llm_fingerprint(b)
     assert llm_fingerprint(a) == llm_fingerprint(load_frozen_llm(tiny_llm, "bf16"))
+
+
+def test_beam_rows_share_one_prefill_and_decode_as_before(decoder):
+    """Beam copies of an utterance: the prompt runs through the LLM once per
+    utterance, and every step's logits equal those of the full forward."""
+    out = encoder_out(decoder)
+    out["utterance_rows"] = [torch.arange(3)]
+    order = torch.tensor([0, 0, 1, 1, 2, 2])  # beam 2, as SequenceGenerator expands
+    beams = {k: [v[0].index_select(0, order)] for k, v in out.items()}
+    batch_sizes = []
+    hook = decoder.llm.register_forward_pre_hook(
+        lambda m, a, kw: batch_sizes.append(kw["inputs_embeds"].size(0)), with_kwargs=True
+    )
+    steps = torch.tensor([[2, 40, 41], [2, 50, 51], [2, 60, 61]]).index_select(0, order)
+    state = {}
+    try:
+        for t in range(steps.size(1)):
+            logits, _ = decoder(steps[:, : t + 1], encoder_out=beams, incremental_state=state)
+            full, _ = decoder(steps[:, : t + 1], encoder_out=beams)
+            torch.testing.assert_close(logits[:, -1], full[:, -1], atol=1e-4, rtol=1e-4)
+    finally:
+        hook.remove()
+    assert batch_sizes[::2] == [3, 6, 6]  # incremental calls: the prefill ran on 3 rows
+
+
+def test_activation_checkpointing_gives_the_same_prompt_gradients(tiny_llm, bloom_llm):
+    for path in (tiny_llm, bloom_llm):
+        plain = make_decoder(path)
+        tokenizer = load_llm_tokenizer(path)
+        llm = load_frozen_llm(path)
+        calls = []
+        for layer in llm.modules():
+            if type(layer).__name__ in ("LlamaDecoderLayer", "BloomBlock"):
+                layer.mlp.register_forward_pre_hook(lambda *_: calls.append(1))
+        checkpointed = FrozenLLMDecoder(LLMDictionary(tokenizer, llm.config.vocab_size), llm,
+                                        activation_checkpointing=True).train()
+        grads = []
+        for decoder in (plain.train(), checkpointed):
+            out = encoder_out(decoder)
+            speech = out["speech_prompt"][0].requires_grad_()
+            logits, _ = decoder(torch.tensor([[2, 40, 41], [2, 41, 42], [2, 42, 43]]), encoder_out=out)
+            logits.logsumexp(-1).sum().backward()
+            grads.append(speech.grad)
+        torch.testing.assert_close(grads[1], grads[0], atol=1e-6, rtol=1e-6)
+        layers = llm.config.num_hidden_layers if hasattr(llm.config, "num_hidden_layers") else llm.config.n_layer
+        assert len(calls) == 2 * layers  # forward, then the recompute in backward

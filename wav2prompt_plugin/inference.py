@@ -14,6 +14,7 @@ import torch
 from fairseq import checkpoint_utils, utils
 from fairseq.data import data_utils
 from fairseq.dataclass.configs import GenerationConfig
+from fairseq.dataclass.utils import overwrite_args_by_name
 
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_segment
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
@@ -100,6 +101,8 @@ class Wav2PromptInference(LLMGenerator):
 
         state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint)
         llm_path = llm_path or stored_llm_path(state)
+        # fairseq applies arg_overrides only when it reads the file itself
+        overwrite_args_by_name(state["cfg"], {"llm_path": llm_path})
         models, _, task = checkpoint_utils.load_model_ensemble_and_task(
             [checkpoint], arg_overrides={"llm_path": llm_path}, state=state
         )

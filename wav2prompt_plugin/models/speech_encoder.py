@@ -43,7 +43,7 @@ def s2t_encoder_args(cfg) -> Namespace:
         quant_noise_pq=0,
         quant_noise_pq_block_size=8,
         depthwise_conv_kernel_size=cfg.depthwise_conv_kernel_size,
-        attn_type=None,
+        attn_type="espnet" if cfg.pos_enc_type == "rel_pos" else None,  # fairseq's rel_pos needs espnet attention
         pos_enc_type=cfg.pos_enc_type,
         fp16=False,
     )

@@ -5,6 +5,7 @@ transcript, or an ASR hypothesis) where Wav2Prompt puts E_s, through the very
 same frozen-LLM decoder, prompt assembly and fairseq SequenceGenerator, so the
 systems differ only in what stands at {speech}.
 """
+import torch
 from fairseq.models import FairseqEncoder, FairseqEncoderDecoderModel
 
 
@@ -16,6 +17,9 @@ class PromptEncoder(FairseqEncoder):
 
     def prompt_out(self, speech_prompt, lengths, prompt, **extra):
         out = {"speech_prompt": [speech_prompt], "speech_prompt_lengths": [lengths]}
+        # which utterance each row is: after beam expansion the decoder fills
+        # the KV cache once per utterance, not once per beam
+        out["utterance_rows"] = [torch.arange(lengths.size(0), device=lengths.device)]
         out.update({k: [v] for k, v in extra.items()})
         out.update({k: [prompt[k]] for k in self.PROMPT_KEYS})
         return out

@@ -80,6 +80,13 @@ class Wav2PromptConfig(SpeechEncoderConfig):
     llm_dtype: ChoiceEnum(["fp32", "bf16", "fp16"]) = field(
         default="fp32", metadata={"help": "dtype the frozen LLM is loaded in"}
     )
+    llm_activation_checkpointing: bool = field(
+        default=False, metadata={"help": "recompute the frozen LLM's layer activations in the backward "
+                                 "pass instead of keeping them (less memory, about one more LLM forward)"}
+    )
+    autocast_bf16: bool = field(
+        default=False, metadata={"help": "run the training forward pass under torch.autocast in bf16"}
+    )
     encoder_init_checkpoint: str = field(
         default="", metadata={"help": "fairseq checkpoint (S2T ASR or Wav2Prompt) whose speech "
                               "encoder initialises this one at the start of training"}
@@ -190,7 +197,9 @@ class Wav2PromptModel(LLMIdentityMixin, FairseqEncoderDecoderModel):
     @classmethod
     def build_model(cls, cfg: Wav2PromptConfig, task):
         llm = load_frozen_llm(task.cfg.llm_path, cfg.llm_dtype)
-        decoder = FrozenLLMDecoder(task.target_dictionary, llm)
+        # checkpoints saved before these options existed lack them
+        checkpointing = getattr(cfg, "llm_activation_checkpointing", False)
+        decoder = FrozenLLMDecoder(task.target_dictionary, llm, checkpointing)
         encoder = Wav2PromptEncoder(cfg, decoder.embed_dim, embedding_rms(llm))
         model = cls(encoder, decoder)
         model.register_llm_identity(task.cfg.llm_path, llm)
@@ -200,8 +209,10 @@ class Wav2PromptModel(LLMIdentityMixin, FairseqEncoderDecoderModel):
         return model
 
     def forward(self, src_tokens, src_lengths, prev_output_tokens, transcript_lengths=None, **prompt):
-        encoder_out = self.encoder(src_tokens, src_lengths, transcript_lengths, **prompt)
-        logits, extra = self.decoder(prev_output_tokens, encoder_out=encoder_out)
+        bf16 = getattr(self.encoder.cfg, "autocast_bf16", False)
+        with torch.autocast(src_tokens.device.type, torch.bfloat16, enabled=bf16):
+            encoder_out = self.encoder(src_tokens, src_lengths, transcript_lengths, **prompt)
+            logits, extra = self.decoder(prev_output_tokens, encoder_out=encoder_out)
         extra["encoder_out"] = encoder_out
         return logits, extra
 

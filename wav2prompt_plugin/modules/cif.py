@@ -79,7 +79,7 @@ def integrate_and_fire(
     if target_lengths is not None:
         scale = target_lengths.to(work_dtype) / a.sum(dim=1).clamp(min=1e-6)
         a = a * scale.unsqueeze(1)
-    bsz, _, dim = h.shape
+    bsz, time, dim = h.shape
 
     cum_weight = torch.cumsum(a, dim=1)  # c_t, B x T
     total = cum_weight[:, -1]
@@ -90,41 +90,34 @@ def integrate_and_fire(
         tail = total - whole * threshold
         num_fired = (whole + (tail >= tail_threshold * threshold).to(whole)).long()
     max_fired = int(num_fired.max()) if bsz > 0 else 0
+    steps = torch.arange(1, max_fired + 1, device=h.device)
+    bounds = threshold * steps.to(work_dtype).expand(bsz, max_fired)  # k beta
 
-    # S(x) just before each frame, and its total: B x T x C, B x C
-    weighted = a.unsqueeze(-1) * h
-    integral = torch.cumsum(weighted, dim=1)
-    integral_before = integral - weighted
-    integral_total = integral[:, -1]
-
-    # S at boundaries beta, 2 beta, ..., K beta (K = max_fired)
-    bounds = threshold * torch.arange(
-        1, max_fired + 1, device=h.device, dtype=work_dtype
-    ).expand(bsz, max_fired)
+    # f_k, the frame in which boundary k beta falls (T: past the end)
     frame = torch.searchsorted(cum_weight.detach().contiguous(), bounds.contiguous())
-    inside = frame < cum_weight.size(1)
-    frame = frame.clamp(max=cum_weight.size(1) - 1)
-    cum_before = (cum_weight - a).gather(1, frame)
-    idx = frame.unsqueeze(-1).expand(bsz, max_fired, dim)
-    at_bound = integral_before.gather(1, idx) + (bounds - cum_before).unsqueeze(
-        -1
-    ) * h.gather(1, idx)
-    # past the end of the weight, S(x) is the whole integral
-    at_bound = torch.where(
-        inside.unsqueeze(-1), at_bound, integral_total.unsqueeze(1).expand_as(at_bound)
-    )
-    fired_mask = torch.arange(max_fired, device=h.device).unsqueeze(0) < num_fired.unsqueeze(1)
     if target_lengths is not None:
         # the U-th vector ends at the total integral, so rounding in the
         # scaled sum never drops a remainder
-        is_last = torch.arange(max_fired, device=h.device).unsqueeze(0) == (
-            num_fired - 1
-        ).unsqueeze(1)
-        at_bound = torch.where(
-            is_last.unsqueeze(-1), integral_total.unsqueeze(1).expand_as(at_bound), at_bound
-        )
-    previous = torch.cat([h.new_zeros(bsz, 1, dim), at_bound[:, :-1]], dim=1)
-    fired = (at_bound - previous) * fired_mask.unsqueeze(-1).to(work_dtype)
+        frame = torch.where(steps.unsqueeze(0) >= num_fired.unsqueeze(1), time, frame)
+    # each frame's slot k: the number of boundaries at or before it, so that
+    # slot k sums a_t h_t over f_k <= t < f_{k+1}
+    marks = torch.zeros(bsz, time + 1, dtype=torch.long, device=h.device)
+    marks.scatter_add_(1, frame, torch.ones_like(frame))
+    slot = marks[:, :time].cumsum(1) + torch.arange(bsz, device=h.device).unsqueeze(1) * (max_fired + 1)
+    slot_sums = h.new_zeros(bsz * (max_fired + 1), dim).index_add(
+        0, slot.view(-1), (a.unsqueeze(-1) * h).reshape(-1, dim)
+    ).view(bsz, max_fired + 1, dim)
+
+    # the part of frame f_k before the boundary belongs to vector k, the rest to k + 1
+    inside = frame < time
+    frame = frame.clamp(max=time - 1)
+    before = torch.where(inside, bounds - (cum_weight - a).gather(1, frame), torch.zeros_like(bounds))
+    rows = torch.arange(bsz, device=h.device).unsqueeze(1)
+    split = before.unsqueeze(-1) * h[rows, frame]  # B x K x C
+    previous = torch.cat([split.new_zeros(bsz, 1, dim), split], dim=1)[:, :max_fired]
+    fired = slot_sums[:, :max_fired] + split - previous
+    fired_mask = steps.unsqueeze(0) <= num_fired.unsqueeze(1)
+    fired = fired * fired_mask.unsqueeze(-1).to(work_dtype)
     return CifOutput(
         fired=fired.to(hidden.dtype),
         fired_mask=fired_mask,

@@ -69,11 +69,36 @@ def llm_max_positions(config) -> int:
     return 1 << 20  # ALiBi models such as BLOOM have no fixed limit
 
 
+def checkpoint_llm_layers(llm) -> int:
+    """Recompute each transformer layer's activations in the backward pass
+    instead of storing them. Hugging Face's own gradient checkpointing acts only
+    in train mode, and the frozen LLM stays in eval mode, hence this wrapper
+    around every layer Hugging Face marks as checkpointable."""
+    from torch.utils.checkpoint import checkpoint
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    def checkpointed(forward):
+        def run(*args, **kwargs):
+            if not torch.is_grad_enabled():
+                return forward(*args, **kwargs)
+            return checkpoint(forward, *args, use_reentrant=False, **kwargs)
+        return run
+
+    layers = [m for m in llm.modules() if isinstance(m, GradientCheckpointingLayer)]
+    if not layers:
+        raise ValueError(f"{type(llm).__name__} has no checkpointable layers for --llm-activation-checkpointing")
+    for layer in layers:
+        layer.forward = checkpointed(layer.forward)
+    return len(layers)
+
+
 class FrozenLLMDecoder(FairseqIncrementalDecoder):
-    def __init__(self, dictionary, llm):
+    def __init__(self, dictionary, llm, activation_checkpointing: bool = False):
         super().__init__(dictionary)
         self.llm = llm
         self.llm.requires_grad_(False)
+        if activation_checkpointing:
+            checkpoint_llm_layers(llm)
         self.embed_dim = llm.get_input_embeddings().embedding_dim
         self.max_llm_positions = llm_max_positions(llm.config)
         self._takes_position_ids = "position_ids" in inspect.signature(llm.forward).parameters
@@ -151,6 +176,8 @@ class FrozenLLMDecoder(FairseqIncrementalDecoder):
 
     def _forward_incremental(self, prev_output_tokens, encoder_out, incremental_state):
         state = self.get_incremental_state(incremental_state, "llm")
+        if state is None and _is_beam_copy(encoder_out, prev_output_tokens):
+            return self._prefill_once_per_utterance(prev_output_tokens, encoder_out, incremental_state)
         if state is None:
             prompt, mask = self.build_prompt(encoder_out)
             targets = self.embed_tokens(prev_output_tokens[:, 1:])
@@ -170,6 +197,21 @@ class FrozenLLMDecoder(FairseqIncrementalDecoder):
         )
         return out.logits, {"attn": None}
 
+    def _prefill_once_per_utterance(self, prev_output_tokens, encoder_out, incremental_state):
+        """The prompt of each utterance through the LLM once, then its KV cache
+        copied to the utterance's beams (rows of one utterance are identical
+        until the first token is chosen)."""
+        rows = encoder_out["utterance_rows"][0]
+        _, copy_of = torch.unique(rows, return_inverse=True)  # row -> its utterance
+        first = torch.full((int(copy_of.max()) + 1,), rows.numel(), device=rows.device)
+        first = first.scatter_reduce(0, copy_of, torch.arange(rows.numel(), device=rows.device), "amin")
+        unique_out = {k: [v[0].index_select(0, first)] for k, v in encoder_out.items()}
+        logits, extra = self._forward_incremental(
+            prev_output_tokens.index_select(0, first), unique_out, incremental_state
+        )
+        self.reorder_incremental_state(incremental_state, copy_of)
+        return logits.index_select(0, copy_of), extra
+
     def reorder_incremental_state(self, incremental_state, new_order):
         state = self.get_incremental_state(incremental_state, "llm")
         if state is None:
@@ -185,6 +227,14 @@ class FrozenLLMDecoder(FairseqIncrementalDecoder):
 
     def max_positions(self):
         return self.max_llm_positions
+
+
+def _is_beam_copy(encoder_out, prev_output_tokens) -> bool:
+    """First step over rows of which some repeat an utterance (beam search)."""
+    rows = encoder_out.get("utterance_rows") if encoder_out else None
+    if rows is None or prev_output_tokens.size(1) != 1:
+        return False
+    return bool(torch.unique(rows[0]).numel() < rows[0].numel())
 
 
 def _drop_llm_weights(module, state_dict, prefix, local_metadata):
