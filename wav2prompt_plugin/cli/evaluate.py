@@ -114,14 +114,15 @@ def write_hyps(out_dir, system, name, rows, refs, hyps):
 def build_generator(system, args):
     from wav2prompt_plugin.inference import LLMGenerator, Wav2PromptInference
 
-    gen = dict(beam=args.beam, max_len_b=args.max_len_b, device=args.device)
+    gen = dict(beam=args.beam, max_len_b=args.max_len_b, repetition_penalty=args.repetition_penalty,
+               device=args.device)
     if system in SPEECH_SYSTEMS:
         if not args.checkpoint:
             raise SystemExit(f"system {system!r} needs --checkpoint")
         return Wav2PromptInference(args.checkpoint, llm_path=args.llm_path, **gen)
     if not args.llm_path:
         raise SystemExit(f"system {system!r} needs --llm-path")
-    return LLMGenerator.from_llm_path(args.llm_path, **gen)
+    return LLMGenerator.from_llm_path(args.llm_path, llm_dtype=args.llm_dtype, **gen)
 
 
 def evaluate(args):
@@ -152,6 +153,7 @@ def evaluate(args):
         results.setdefault("settings", {})[name] = {
             "checkpoint": args.checkpoint if system in SPEECH_SYSTEMS else None,
             "llm_path": args.llm_path, "manifest": args.manifest, "beam": args.beam,
+            "repetition_penalty": args.repetition_penalty,
             "templates": {t: tasks[t]["template"] for t in tasks},
         }
         save_results(args.out, results)
@@ -171,6 +173,10 @@ def main(argv=None):
     parser.add_argument("--out", required=True)
     parser.add_argument("--beam", type=int, default=1)
     parser.add_argument("--max-len-b", type=int, default=60)
+    parser.add_argument("--repetition-penalty", type=float, default=1.0,
+                        help="Hugging Face's repetition_penalty on generated tokens (paper: 1.5)")
+    parser.add_argument("--llm-dtype", default="fp32", choices=["fp32", "bf16", "fp16"],
+                        help="dtype of the LLM for text-only systems (speech systems use the checkpoint's)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--examples", type=int, default=3, help="example outputs kept per task")
     parser.add_argument("--device", default="cpu")
