@@ -4,6 +4,9 @@
     w2p = Wav2PromptInference("checkpoint_best.pt", llm_path="/models/llama-2-7b")
     w2p.generate(["a.wav"], "Translate the English text into French: {speech} French:")
 
+Generation options are fairseq's (`beam`, `max_len_b`, ...) plus
+`repetition_penalty` (Hugging Face's semantics, see modules/repetition_penalty.py).
+
 Both go through the task's collater and fairseq's SequenceGenerator over the
 plugin's frozen-LLM decoder, as `fairseq-generate` does, so all give the same
 hypotheses for the same input.
@@ -39,9 +42,11 @@ def _rows(template: PromptTemplate, fields: Fields, count: int):
 class LLMGenerator:
     """The frozen LLM with text where the speech prompt would be."""
 
-    def __init__(self, task, decoder, device="cpu", beam=1, max_len_b=200, **generation):
+    def __init__(self, task, decoder, device="cpu", beam=1, max_len_b=200, repetition_penalty=1.0,
+                 **generation):
         import wav2prompt_plugin  # noqa: F401  (registers task, model, bpe)
 
+        task.cfg.repetition_penalty = repetition_penalty  # read by task.build_generator
         self.task = task
         self.device = device
         self.config = GenerationConfig(beam=beam, max_len_b=max_len_b, **generation)

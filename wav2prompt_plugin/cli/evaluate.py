@@ -10,8 +10,12 @@ selected by a `kind` column when the manifest has one):
     {"st_fr": {"template": "Translate into French: {speech} French:",
                "target": "fr", "metric": "bleu"}}
 
+Tasks scored on other test sets take `--task-manifest TASK=PATH` (one model
+load for every set).
+
 Each system's figures go to `results.json` as `<task>_<metric>` (merged with
-what the directory already holds), hypotheses to `hyps/<system>.<task>.tsv`,
+what the directory already holds for that system, so tasks of several test sets
+can be gathered in one directory), hypotheses to `hyps/<system>.<task>.tsv`,
 and `results.md` is rendered from the whole.
 """
 import argparse
@@ -114,28 +118,46 @@ def write_hyps(out_dir, system, name, rows, refs, hyps):
 def build_generator(system, args):
     from wav2prompt_plugin.inference import LLMGenerator, Wav2PromptInference
 
-    gen = dict(beam=args.beam, max_len_b=args.max_len_b, device=args.device)
+    gen = dict(beam=args.beam, max_len_b=args.max_len_b, repetition_penalty=args.repetition_penalty,
+               device=args.device)
     if system in SPEECH_SYSTEMS:
         if not args.checkpoint:
             raise SystemExit(f"system {system!r} needs --checkpoint")
         return Wav2PromptInference(args.checkpoint, llm_path=args.llm_path, **gen)
     if not args.llm_path:
         raise SystemExit(f"system {system!r} needs --llm-path")
-    return LLMGenerator.from_llm_path(args.llm_path, **gen)
+    return LLMGenerator.from_llm_path(args.llm_path, llm_dtype=args.llm_dtype, **gen)
+
+
+def task_manifests(args, tasks) -> Dict[str, str]:
+    """The manifest each task is scored on: --task-manifest TASK=PATH, else --manifest."""
+    chosen = {}
+    for item in args.task_manifest:
+        name, sep, path = item.partition("=")
+        if not sep or name not in tasks:
+            raise SystemExit(f"--task-manifest {item!r}: expected TASK=PATH with TASK one of {', '.join(tasks)}")
+        chosen[name] = path
+    for name in tasks:
+        if name not in chosen:
+            if not args.manifest:
+                raise SystemExit(f"task {name!r} has no manifest: give --manifest or --task-manifest {name}=PATH")
+            chosen[name] = args.manifest
+    return chosen
 
 
 def evaluate(args):
     tasks = load_tasks(args.tasks_file, args.tasks.split(",") if args.tasks else [])
-    rows, columns = load_rows(args.manifest)
+    manifests = task_manifests(args, tasks)
+    loaded = {path: load_rows(path) for path in set(manifests.values()) | ({args.manifest} - {None})}
     results = load_results(args.out)
     for system in args.systems.split(","):
         name = args.name if system in SPEECH_SYSTEMS and args.name else system
         generator = build_generator(system, args)
         figures, examples = {}, {}
         for task_name, task in tasks.items():
-            chosen = task_rows(rows, columns, task_name, task)
+            chosen = task_rows(*loaded[manifests[task_name]], task_name, task)
             if not chosen:
-                logger.warning(f"task {task_name}: no rows in {args.manifest}")
+                logger.warning(f"task {task_name}: no rows in {manifests[task_name]}")
                 continue
             refs = [r[task["target"]] for r in chosen]
             hyps = run_system(system, generator, chosen, task, args)
@@ -145,15 +167,19 @@ def evaluate(args):
                                    for r, ref, hyp in list(zip(chosen, refs, hyps))[: args.examples]]
             write_hyps(args.out, name, task_name, chosen, refs, hyps)
             logger.info(f"{name} {key}: {figures[key]:.2f} ({len(chosen)} rows)")
-        if system in SPEECH_SYSTEMS:
+        if system in SPEECH_SYSTEMS and args.manifest:
+            rows = loaded[args.manifest][0]
             figures.update(cif_lengths(generator, sorted(rows, key=lambda r: int(r["n_frames"])), args))
-        results["systems"][name] = figures
-        results.setdefault("examples", {})[name] = examples
-        results.setdefault("settings", {})[name] = {
+        # merged per system, so one --out can gather tasks evaluated on different test sets
+        results["systems"].setdefault(name, {}).update(figures)
+        results.setdefault("examples", {}).setdefault(name, {}).update(examples)
+        settings = results.setdefault("settings", {}).setdefault(name, {})
+        settings.update({
             "checkpoint": args.checkpoint if system in SPEECH_SYSTEMS else None,
-            "llm_path": args.llm_path, "manifest": args.manifest, "beam": args.beam,
-            "templates": {t: tasks[t]["template"] for t in tasks},
-        }
+            "llm_path": args.llm_path, "beam": args.beam, "repetition_penalty": args.repetition_penalty,
+        })
+        settings.setdefault("manifests", {}).update({t: manifests[t] for t in examples})
+        settings.setdefault("templates", {}).update({t: tasks[t]["template"] for t in tasks})
         save_results(args.out, results)
     return results
 
@@ -162,7 +188,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="trained Wav2Prompt checkpoint (speech systems)")
     parser.add_argument("--llm-path", help="local LLM directory (default: the checkpoint's)")
-    parser.add_argument("--manifest", required=True, help="test TSV, or a directory of TSVs")
+    parser.add_argument("--manifest", help="test TSV, or a directory of TSVs (CIF lengths are measured on it)")
+    parser.add_argument("--task-manifest", action="append", default=[], metavar="TASK=PATH",
+                        help="score TASK on its own test set (repeatable); the others use --manifest")
     parser.add_argument("--tasks-file", required=True, help="JSON: task -> template, target, metric")
     parser.add_argument("--tasks", default="", help="comma-separated task names (default: all)")
     parser.add_argument("--systems", default="wav2prompt", help="comma-separated: wav2prompt, text_topline")
@@ -171,6 +199,10 @@ def main(argv=None):
     parser.add_argument("--out", required=True)
     parser.add_argument("--beam", type=int, default=1)
     parser.add_argument("--max-len-b", type=int, default=60)
+    parser.add_argument("--repetition-penalty", type=float, default=1.0,
+                        help="Hugging Face's repetition_penalty on generated tokens (paper: 1.5)")
+    parser.add_argument("--llm-dtype", default="fp32", choices=["fp32", "bf16", "fp16"],
+                        help="dtype of the LLM for text-only systems (speech systems use the checkpoint's)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--examples", type=int, default=3, help="example outputs kept per task")
     parser.add_argument("--device", default="cpu")

@@ -10,8 +10,11 @@ from typing import Dict
 SYSTEM_ORDER = ("text_topline", "cascade", "encoder_llm", "wav2prompt")
 METRIC_NAMES = {
     "asr_wer": "ASR WER (%) ↓",
+    "asr_other_wer": "ASR WER, test-other (%) ↓",
     "st_fr_bleu": "En→Fr BLEU",
     "st_es_bleu": "En→Es BLEU",
+    "st_fr_mustc_bleu": "En→Fr BLEU (MuST-C)",
+    "st_es_mustc_bleu": "En→Es BLEU (MuST-C)",
     "intent_acc": "Intent accuracy (%)",
     "sqa_acc": "Spoken QA with context, accuracy (%)",
     "sqqa_acc": "Spoken-query QA, accuracy (%)",

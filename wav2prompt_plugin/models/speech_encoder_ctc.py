@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from fairseq.models import BaseFairseqModel, register_model, register_model_architecture
 
 from wav2prompt_plugin.models.speech_encoder import build_speech_encoder
-from wav2prompt_plugin.models.wav2prompt import SpeechEncoderConfig, wav2prompt_tiny
+from wav2prompt_plugin.models.wav2prompt import SpeechEncoderConfig, wav2prompt_base, wav2prompt_tiny
 from wav2prompt_plugin.modules.cif import CifWeightPredictor
 
 
@@ -68,3 +68,9 @@ class SpeechEncoderCtcModel(BaseFairseqModel):
 @register_model_architecture("speech_encoder_ctc", "speech_encoder_ctc_tiny")
 def speech_encoder_ctc_tiny(cfg):
     wav2prompt_tiny(cfg)
+
+
+@register_model_architecture("speech_encoder_ctc", "speech_encoder_ctc_base")
+def speech_encoder_ctc_base(cfg):
+    """The encoder of `wav2prompt_base`, for the LibriSpeech recipe's CTC initialisation."""
+    wav2prompt_base(cfg)

@@ -102,6 +102,7 @@ class FrozenLLMDecoder(FairseqIncrementalDecoder):
         self.embed_dim = llm.get_input_embeddings().embedding_dim
         self.max_llm_positions = llm_max_positions(llm.config)
         self._takes_position_ids = "position_ids" in inspect.signature(llm.forward).parameters
+        self.repetition_penalty = None  # a generation setting: Wav2PromptTask.build_generator sets it
         # the checkpoint holds only what trains: drop the LLM on save, and do
         # not report it missing on load (it comes from --llm-path)
         self._register_state_dict_hook(_drop_llm_weights)
@@ -195,7 +196,8 @@ class FrozenLLMDecoder(FairseqIncrementalDecoder):
         self.set_incremental_state(
             incremental_state, "llm", {"cache": out.cache, "mask": mask, "positions": positions}
         )
-        return out.logits, {"attn": None}
+        # fairseq's bos (eos) leads; what follows is what the generator produced
+        return out.logits, {"attn": None, "generated_tokens": prev_output_tokens[:, 1:]}
 
     def _prefill_once_per_utterance(self, prev_output_tokens, encoder_out, incremental_state):
         """The prompt of each utterance through the LLM once, then its KV cache
@@ -223,6 +225,10 @@ class FrozenLLMDecoder(FairseqIncrementalDecoder):
 
     def get_normalized_probs(self, net_output, log_probs, sample=None):
         logits = net_output[0].float()
+        generated = (net_output[1] or {}).get("generated_tokens") if len(net_output) > 1 else None
+        if self.repetition_penalty is not None and generated is not None:
+            lprobs = self.repetition_penalty.log_probs(logits, generated)
+            return lprobs if log_probs else lprobs.exp()
         return torch.log_softmax(logits, -1) if log_probs else torch.softmax(logits, -1)
 
     def max_positions(self):

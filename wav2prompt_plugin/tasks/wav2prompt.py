@@ -18,6 +18,7 @@ from wav2prompt_plugin.data.manifest import (
 )
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_prompt_segments
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
+from wav2prompt_plugin.modules.repetition_penalty import RepetitionPenalty
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,11 @@ class Wav2PromptTaskConfig(FairseqDataclass):
         default="",
         metadata={"help": "SpecAugment on the training split, as fairseq's SpecAugmentTransform "
                   "settings, e.g. 'freq_mask_N=2,freq_mask_F=15,time_mask_N=2,time_mask_T=20'"},
+    )
+    repetition_penalty: float = field(
+        default=1.0,
+        metadata={"help": "generation: Hugging Face's repetition_penalty on the tokens generated so "
+                  "far (the paper decodes with 1.5); 1.0 disables it"},
     )
     train_subset: str = II("dataset.train_subset")
     seed: int = II("common.seed")
@@ -195,6 +201,10 @@ class Wav2PromptTask(FairseqTask):
 
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None, **kwargs):
         self.use_generation_template()
+        penalty = getattr(self.cfg, "repetition_penalty", 1.0)
+        penalty = RepetitionPenalty(penalty, getattr(args, "beam", 1)) if penalty != 1.0 else None
+        for model in models:
+            model.decoder.repetition_penalty = penalty
         return super().build_generator(
             models, args, seq_gen_cls=seq_gen_cls, extra_gen_cls_kwargs=extra_gen_cls_kwargs, **kwargs
         )

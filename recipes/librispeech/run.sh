@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# Wav2Prompt at the paper's scale: LibriSpeech 960 h ASR data, a frozen 7B LLM
+# (LLaMA-2-7B or BLOOMZ-7B1) in bf16, multi-GPU training through fairseq's own
+# distributed training, zero-shot evaluation on spoken translation, intent and
+# question answering, and few-shot end-to-end fine-tuning.
+#
+#   bash recipes/librispeech/run.sh [--stage N] [--stop-stage N] [--<variable> VALUE ...]
+#
+# Every variable below can be overridden on the command line (--llm-path /models/bloomz-7b1
+# --llm-family bloomz --gpus-per-node 4 ...). Each stage skips work whose output exists.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0
+stop_stage=6
+
+# --- corpora (local copies; leave a path empty to skip that corpus) -----------------
+librispeech_root=/data/LibriSpeech          # train-clean-100/ ... test-other/
+europarl_st_root=                           # Europarl-ST v1.1: holds en/audios, en/fr, en/es
+mustc_root=                                 # MuST-C v1.0: holds en-fr/, en-es/ (second ST option)
+slurp_dataset=                              # SLURP dataset/slurp (test.jsonl, devel.jsonl)
+slurp_audio=                                # SLURP slurp_real/ recordings
+heysquad_parquet=                           # glob of HeySQuAD_human validation-*.parquet
+llama_questions_parquet=                    # glob of LLaMA-Questions test-*.parquet
+add_europarl_asr=false                      # NAACL version: add Europarl-ST English ASR (train) to training
+convert_cmd="ffmpeg -nostdin -loglevel error -y -i {src} -ac 1 -ar 16000 {dst}"  # Europarl-ST m4a -> flac
+
+# --- the frozen LLM --------------------------------------------------------------
+llm_path=/models/llama-2-7b-hf              # save_pretrained layout, never downloaded
+llm_family=llama2                           # prompt templates: conf/templates/<family>.json (llama2 | bloomz)
+llm_dtype=bf16                              # the LLM's weights (frozen)
+
+data=data
+exp=exp/$llm_family
+
+# --- model and loss --------------------------------------------------------------
+arch=wav2prompt_base                        # 12-layer Conformer, width 512, 4x subsampling
+ctc_arch=speech_encoder_ctc_base            # same encoder with a CTC head, for initialisation
+init_encoder=true                           # initialise the encoder from an ASR encoder (stage 1)
+encoder_init_checkpoint=                    # empty: stage 1's CTC model; or any fairseq S2T ASR checkpoint
+mse_weight=1.0
+qua_weight=1.0
+mse_type=normalized                         # normalized | plain (the paper's MSE)
+spec_augment="freq_mask_N=2,freq_mask_F=27,time_mask_N=2,time_mask_T=40,time_mask_p=1.0"
+
+# --- optimisation (per GPU; tokens are 10 ms fbank frames) -----------------------
+precision=bf16                              # bf16 | fp16 | fp32: fairseq mixed precision of the trained part
+max_tokens=20000
+update_freq=1
+lr=5e-4
+warmup_updates=10000
+max_update=150000
+clip_norm=5.0
+ctc_lr=2e-3
+ctc_max_update=60000
+save_interval_updates=5000
+log_interval=100
+num_workers=4
+seed=1
+# activation checkpointing of the LLM, once the plugin has it:
+#   extra_train_args="--llm-activation-checkpointing"
+extra_train_args=""
+
+# --- distributed training: fairseq spawns one process per GPU on one node; ------
+# --- with nnodes > 1, torchrun starts them on each node (run this script on every node)
+nnodes=1
+gpus_per_node=8
+node_rank=0
+master_addr=localhost
+master_port=29500
+cpu=false                                   # true: no GPU (tests and smoke runs)
+
+# --- optional baselines (stage 3) ------------------------------------------------
+run_baselines=false
+
+# --- decoding (the paper: beam 5, repetition penalty 1.5) -------------------------
+beam=5
+repetition_penalty=1.5
+max_len_b=200
+eval_batch_size=16
+eval_systems=text_topline,wav2prompt
+
+# --- few-shot end-to-end fine-tuning (stage 5) -------------------------------------
+fewshot_tasks="st_fr st_es"                 # Europarl-ST train subsets, speech -> translation
+fewshot_sizes="100 1000"                    # utterances per subset (our choice)
+fewshot_max_update=2000
+fewshot_lr=1e-4
+fewshot_warmup_updates=200
+
+while [ $# -gt 0 ]; do
+  name=${1#--}; name=${name//-/_}
+  if [ "$name" = "$1" ] || [ $# -lt 2 ] || ! declare -p "$name" >/dev/null 2>&1; then
+    echo "unknown option $1 (every variable at the top of $0 is an option)" >&2; exit 1
+  fi
+  printf -v "$name" '%s' "$2"; shift 2
+done
+
+templates=conf/templates/$llm_family.json
+[ -f "$templates" ] || { echo "no templates for --llm-family $llm_family ($templates)" >&2; exit 1; }
+template() { python -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]['template'])" "$templates" "$1"; }
+target() { python -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]['target'])" "$templates" "$1"; }
+asr_template=$(template asr)
+export HF_HUB_OFFLINE=1
+mkdir -p "$data" "$exp"
+
+log() { echo "$(date '+%F %T') (run.sh:${BASH_LINENO[0]}) $*"; }
+
+run_stage() {  # run_stage N name command...: timed, recorded in $exp/stage_seconds.json
+  local n=$1 name=$2; shift 2
+  if [ "$stage" -le "$n" ] && [ "$stop_stage" -ge "$n" ]; then
+    log "stage $n: $name"
+    local start=$(date +%s.%N)
+    "$@"
+    local seconds=$(python -c "print(round($(date +%s.%N) - $start, 1))")
+    python - "$exp/stage_seconds.json" "$n. $name" "$seconds" <<'PY'
+import json, os, sys
+path, name, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+times = json.load(open(path)) if os.path.exists(path) else {}
+if seconds >= 1 or name not in times:  # a stage that found its output keeps its earlier time
+    times[name] = seconds
+json.dump(dict(sorted(times.items())), open(path, "w"), indent=2)
+PY
+    log "stage $n: $name done in ${seconds}s"
+  fi
+}
+
+# ---------------------------------------------------------------------------------
+prepare() {  # each corpus is prepared once (delete its manifests to redo it)
+  [ -f "$data/librispeech/test-other.tsv" ] || python local/prepare_librispeech.py \
+    --root "$librispeech_root" --out "$data/librispeech"
+  local train=("$data/librispeech/train-960.tsv")
+  if [ -n "$europarl_st_root" ]; then
+    local asr_splits="" splits="dev,test"
+    [ "$add_europarl_asr" = true ] && asr_splits=train
+    [ -n "$fewshot_sizes" ] && splits="train,dev,test"
+    [ -f "$data/europarl_st/en-es_test.tsv" ] || python local/prepare_europarl_st.py \
+      --root "$europarl_st_root" --out "$data/europarl_st" --tgts fr,es --splits "$splits" \
+      --asr-splits "$asr_splits" --convert-cmd "$convert_cmd"
+    [ "$add_europarl_asr" = true ] && train+=("$data/europarl_st/asr_train.tsv")
+  fi
+  if [ -n "$mustc_root" ] && [ ! -f "$data/mustc/mustc_en-es_tst-COMMON.tsv" ]; then
+    python local/prepare_mustc.py --root "$mustc_root" --out "$data/mustc" --tgts fr,es --splits tst-COMMON
+  fi
+  if [ -n "$slurp_dataset" ] && [ ! -f "$data/slurp/slurp_test.tsv" ]; then
+    python local/prepare_slurp.py --dataset "$slurp_dataset" --audio "$slurp_audio" --out "$data/slurp" --splits test
+  fi
+  if [ -n "$heysquad_parquet" ] && [ ! -f "$data/spoken_qa/heysquad_validation.tsv" ]; then
+    python local/prepare_spoken_qa.py --set heysquad --parquet "$heysquad_parquet" --split validation \
+      --out "$data/spoken_qa"
+  fi
+  if [ -n "$llama_questions_parquet" ] && [ ! -f "$data/spoken_qa/llama_questions_test.tsv" ]; then
+    python local/prepare_spoken_qa.py --set llama_questions --parquet "$llama_questions_parquet" \
+      --split test --out "$data/spoken_qa"
+  fi
+  # the training directory: train.tsv (+ Europarl-ST English ASR data) and dev.tsv (dev-clean)
+  python local/combine_manifests.py --out "$data/train/train.tsv" "${train[@]}"
+  python local/combine_manifests.py --out "$data/train/dev.tsv" "$data/librispeech/dev-clean.tsv"
+}
+
+train_launcher() {  # the fairseq-train command line for this machine / cluster
+  if [ "$cpu" = true ]; then
+    echo fairseq-train --cpu
+  elif [ "$nnodes" -gt 1 ]; then
+    # torchrun sets RANK/WORLD_SIZE/MASTER_*; fairseq reads them (env:// init)
+    echo torchrun --nnodes "$nnodes" --nproc_per_node "$gpus_per_node" --node_rank "$node_rank" \
+      --master_addr "$master_addr" --master_port "$master_port" "$(command -v fairseq-train)" \
+      --distributed-world-size $((nnodes * gpus_per_node))
+  else
+    echo fairseq-train --distributed-world-size "$gpus_per_node"
+  fi
+}
+
+precision_args() {
+  case "$precision" in
+    bf16) echo --bf16 ;;
+    fp16) echo --fp16 ;;
+    fp32) ;;
+    *) echo "unknown --precision $precision (bf16|fp16|fp32)" >&2; exit 1 ;;
+  esac
+}
+
+fairseq_train() {  # fairseq_train DATA SAVE_DIR MAX_UPDATE ARGS...: skipped once SAVE_DIR/done
+  local data_dir=$1 save_dir=$2 updates=$3; shift 3
+  [ -f "$save_dir/done" ] && return 0
+  mkdir -p "$save_dir"
+  # shellcheck disable=SC2046
+  $(train_launcher) "$data_dir" --user-dir ../../wav2prompt_plugin --task wav2prompt \
+    --llm-path "$llm_path" $(precision_args) --seed "$seed" \
+    --optimizer adam --adam-betas "(0.9,0.98)" --lr-scheduler inverse_sqrt --clip-norm "$clip_norm" \
+    --max-tokens "$max_tokens" --update-freq "$update_freq" --max-update "$updates" \
+    --save-dir "$save_dir" --no-epoch-checkpoints --save-interval-updates "$save_interval_updates" \
+    --keep-interval-updates 1 --validate-interval-updates "$save_interval_updates" \
+    --log-format json --log-interval "$log_interval" --log-file "$save_dir/train.log" \
+    --num-workers "$num_workers" "$@" $extra_train_args
+  touch "$save_dir/done"
+}
+
+encoder_init() {
+  [ "$init_encoder" = true ] && [ -z "$encoder_init_checkpoint" ] || return 0
+  fairseq_train "$data/train" "$exp/ctc" "$ctc_max_update" --train-subset train --valid-subset dev \
+    --arch "$ctc_arch" --criterion speech_encoder_ctc --lr "$ctc_lr" --warmup-updates "$warmup_updates" \
+    --spec-augment "$spec_augment"
+}
+
+init_args=()
+if [ "$init_encoder" = true ]; then
+  init_args=(--encoder-init-checkpoint "${encoder_init_checkpoint:-$exp/ctc/checkpoint_best.pt}")
+fi
+
+wav2prompt() {
+  fairseq_train "$data/train" "$exp/wav2prompt" "$max_update" --train-subset train --valid-subset dev \
+    --arch "$arch" --llm-dtype "$llm_dtype" "${init_args[@]}" --train-template "$asr_template" --spec-augment "$spec_augment" \
+    --criterion wav2prompt --mse-weight "$mse_weight" --qua-weight "$qua_weight" --mse-type "$mse_type" \
+    --lr "$lr" --warmup-updates "$warmup_updates"
+}
+
+baselines() {  # optional: the ASR -> LLM cascade and the Encoder-LLM (paper's baselines)
+  [ "$run_baselines" = true ] || { log "baselines skipped (--run-baselines true to run them)"; return 0; }
+  if ! python -c "import wav2prompt_plugin; from fairseq.models import ARCH_MODEL_REGISTRY as A; \
+      assert 'encoder_llm' in A" 2>/dev/null; then
+    log "baselines skipped: this checkout has no encoder_llm model"; return 0
+  fi
+  # Encoder-LLM: the same encoder, frame stacking and a projection into the LLM, CE only
+  fairseq_train "$data/train" "$exp/encoder_llm" "$max_update" --train-subset train --valid-subset dev \
+    --arch encoder_llm --llm-dtype "$llm_dtype" "${init_args[@]}" --train-template "$asr_template" --spec-augment "$spec_augment" \
+    --criterion wav2prompt --mse-weight 0 --qua-weight 0 --lr "$lr" --warmup-updates "$warmup_updates"
+  # cascade ASR: fairseq's own speech_to_text task and s2t_conformer on a SentencePiece vocabulary;
+  # data/asr (config.yaml, SentencePiece model, fbank manifests) is prepared as the miniature recipe does
+  [ -f "$data/asr/config.yaml" ] || { log "cascade skipped: no $data/asr/config.yaml"; return 0; }
+  [ -f "$exp/asr/done" ] || $(train_launcher) "$data/asr" --task speech_to_text --arch s2t_conformer \
+    --config-yaml config.yaml --train-subset train --valid-subset dev --criterion label_smoothed_cross_entropy \
+    --label-smoothing 0.1 --optimizer adam --lr 2e-3 --lr-scheduler inverse_sqrt \
+    --warmup-updates "$warmup_updates" --max-tokens "$max_tokens" --max-update "$max_update" \
+    $(precision_args) --save-dir "$exp/asr" --no-epoch-checkpoints && touch "$exp/asr/done"
+}
+
+# task name -> the manifest it is scored on; a set whose manifest is missing is skipped.
+# The CIF length figures are measured on LibriSpeech test-clean.
+eval_sets() {
+  echo "st_fr $data/europarl_st/en-fr_test.tsv"
+  echo "st_es $data/europarl_st/en-es_test.tsv"
+  echo "st_fr_mustc $data/mustc/mustc_en-fr_tst-COMMON.tsv"
+  echo "st_es_mustc $data/mustc/mustc_en-es_tst-COMMON.tsv"
+  echo "intent $data/slurp/slurp_test.tsv"
+  echo "sqa $data/spoken_qa/heysquad_validation.tsv"
+  echo "sqqa $data/spoken_qa/llama_questions_test.tsv"
+  echo "asr_other $data/librispeech/test-other.tsv"
+  echo "asr $data/librispeech/test-clean.tsv"
+}
+
+score() {  # score OUT SYSTEMS CHECKPOINT NAME TASKS: one wav2prompt-eval over every set of TASKS
+  local out=$1 systems=$2 checkpoint=$3 name=$4 tasks=$5 device=cuda
+  [ "$cpu" = true ] && device=cpu
+  local done_marker
+  done_marker=$out/.done.$name.$(echo $tasks | tr ' ' '+')
+  [ -f "$done_marker" ] && return 0
+  local task manifest chosen=() sets=()
+  while read -r task manifest; do
+    [[ " $tasks " == *" $task "* ]] || continue
+    [ -f "$manifest" ] || { log "no $manifest: $task skipped"; continue; }
+    chosen+=("$task"); sets+=(--task-manifest "$task=$manifest")
+  done < <(eval_sets)
+  [ ${#chosen[@]} -gt 0 ] || { log "no test set for $tasks"; return 0; }
+  wav2prompt-eval --checkpoint "$checkpoint" --llm-path "$llm_path" --llm-dtype "$llm_dtype" \
+    --manifest "$data/librispeech/test-clean.tsv" "${sets[@]}" --tasks-file "$templates" \
+    --tasks "$(IFS=,; echo "${chosen[*]}")" --systems "$systems" --name "$name" --out "$out" \
+    --beam "$beam" --repetition-penalty "$repetition_penalty" --max-len-b "$max_len_b" \
+    --batch-size "$eval_batch_size" --device "$device"
+  touch "$done_marker"
+}
+
+zero_shot() {
+  local all
+  all=$(eval_sets | cut -d' ' -f1 | tr '\n' ' ')
+  score "$exp/eval" "$eval_systems" "$exp/wav2prompt/checkpoint_best.pt" wav2prompt "$all"
+}
+
+fewshot() {  # few-shot E2E fine-tuning: speech -> task output, LLM frozen, from the zero-shot model
+  local task size tgt dir
+  for task in $fewshot_tasks; do
+    tgt=$(target "$task")
+    local source=$data/europarl_st/en-${tgt}_train.tsv
+    [ -f "$source" ] || { log "no $source: few-shot $task skipped"; continue; }
+    dir=$data/fewshot
+    mkdir -p "$dir"
+    [ -f "$dir/${task}_dev.tsv" ] || cp "$data/europarl_st/en-${tgt}_dev.tsv" "$dir/${task}_dev.tsv"
+    for size in $fewshot_sizes; do
+      [ -f "$dir/${task}_$size.tsv" ] || python local/subset_manifest.py --manifest "$source" \
+        --size "$size" --seed "$seed" --out "$dir/${task}_$size.tsv"
+      fairseq_train "$dir" "$exp/fewshot/${task}_$size" "$fewshot_max_update" \
+        --train-subset "${task}_$size" --valid-subset "${task}_dev" --arch "$arch" --llm-dtype "$llm_dtype" \
+        --finetune-from-model "$exp/wav2prompt/checkpoint_best.pt" \
+        --train-template "$(template "$task")" --target-column "$tgt" --spec-augment "$spec_augment" \
+        --criterion wav2prompt --mse-weight "$mse_weight" --qua-weight "$qua_weight" --mse-type "$mse_type" \
+        --lr "$fewshot_lr" --warmup-updates "$fewshot_warmup_updates"
+      score "$exp/eval" wav2prompt "$exp/fewshot/${task}_$size/checkpoint_best.pt" "wav2prompt_ft$size" "$task"
+    done
+  done
+}
+
+report() {
+  python local/report.py --exp "$exp" --eval "$exp/eval" --llm-family "$llm_family"
+}
+
+run_stage 0 prepare prepare
+run_stage 1 encoder_init encoder_init
+run_stage 2 wav2prompt wav2prompt
+run_stage 3 baselines baselines
+run_stage 4 zero_shot zero_shot
+run_stage 5 fewshot fewshot
+run_stage 6 report report

@@ -1,0 +1,300 @@
+"""recipes/librispeech on stand-in data: tiny directory trees in each corpus's
+release layout, every preparation script, then the recipe's own run.sh (its
+training configuration with overridden sizes, one update per training stage,
+zero-shot evaluation on every set, few-shot fine-tuning, the report) over the
+tiny LLM. A broken path, column or flag fails here rather than on a cluster."""
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from conftest import CONTEXTS, SENTENCES
+from wav2prompt_plugin.data.audio_features import num_frames
+
+RECIPE = os.path.join(os.path.dirname(__file__), "..", "recipes", "librispeech")
+sys.path.insert(0, os.path.join(RECIPE, "local"))
+
+from common import PrepError, normalize_transcript  # noqa: E402
+
+LIBRISPEECH_SUBSETS = ("train-clean-100", "train-clean-360", "train-other-500",
+                       "dev-clean", "dev-other", "test-clean", "test-other")
+RATE = 16000
+
+
+def tone(seconds, seed, rate=RATE):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    audio = 0.3 * np.sin(2 * np.pi * (150 + 40 * seed) * t) + 0.05 * rng.standard_normal(t.size)
+    return audio.astype(np.float32)
+
+
+def write_audio(path, seconds, seed, rate=RATE, fmt=None):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    sf.write(path, tone(seconds, seed, rate), rate, format=fmt, subtype="PCM_16")
+
+
+def read_tsv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def make_librispeech(root):
+    for k, subset in enumerate(LIBRISPEECH_SUBSETS):
+        speaker, chapter = 19 + k, 198
+        folder = os.path.join(root, subset, str(speaker), str(chapter))
+        lines = []
+        for i in range(3):
+            utt = f"{speaker}-{chapter}-{i:04d}"
+            write_audio(os.path.join(folder, utt + ".flac"), 1.0 + 0.25 * i, k * 3 + i, fmt="FLAC")
+            lines.append(f"{utt} {SENTENCES[(k + i) % len(SENTENCES)].upper()}")
+        with open(os.path.join(folder, f"{speaker}-{chapter}.trans.txt"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+def make_europarl_st(root):
+    """Speeches are flac bytes under .m4a names; a stand-in converter decodes them."""
+    for n, speech in enumerate(("en.20080924.5.3-204", "en.20090115.7.3-090")):
+        write_audio(os.path.join(root, "en", "audios", f"{speech}.m4a"), 6.0, 40 + n, rate=44100, fmt="FLAC")
+    translations = {"fr": ["le chat dort", "ouvre la fenêtre", "où habite tom"],
+                    "es": ["el gato duerme", "abre la ventana", "dónde vive tom"]}
+    for tgt, texts in translations.items():
+        for split in ("train", "dev", "test"):
+            folder = os.path.join(root, "en", tgt, split)
+            os.makedirs(folder)
+            segments = ["en.20080924.5.3-204 0.50 2.00", "en.20080924.5.3-204 2.10 4.00",
+                        "en.20090115.7.3-090 1.00 3.25"]
+            english = ["The cat sleeps in the kitchen.", "Open the window, please!", "Where does Tom live?"]
+            for name, lines in (("segments.lst", segments), ("segments.en", english), (f"segments.{tgt}", texts)):
+                with open(os.path.join(folder, name), "w") as f:
+                    f.write("\n".join(lines) + "\n")
+
+
+def make_mustc(root):
+    for tgt, texts in (("fr", ["le chat dort", "ouvre la fenêtre"]), ("es", ["el gato duerme", "abre la ventana"])):
+        base = os.path.join(root, f"en-{tgt}", "data", "tst-COMMON")
+        write_audio(os.path.join(base, "wav", "ted_1096.wav"), 5.0, 50)
+        os.makedirs(os.path.join(base, "txt"))
+        with open(os.path.join(base, "txt", "tst-COMMON.yaml"), "w") as f:
+            f.write("- {duration: 1.500000, offset: 0.300000, rW: 6, uW: 0, speaker_id: spk.1096, wav: ted_1096.wav}\n"
+                    "- {duration: 2.000000, offset: 2.500000, rW: 4, uW: 0, speaker_id: spk.1096, wav: ted_1096.wav}\n")
+        for lang, lines in (("en", ["The cat sleeps in the kitchen.", "Open the window please."]), (tgt, texts)):
+            with open(os.path.join(base, "txt", f"tst-COMMON.{lang}"), "w") as f:
+                f.write("\n".join(lines) + "\n")
+
+
+def make_slurp(root):
+    records = [("please turn on the light", "iot_hue_lighton"), ("close the door in the bedroom", "iot_cleaning"),
+               ("open the window please", "iot_hue_lightoff")]
+    os.makedirs(os.path.join(root, "dataset", "slurp"))
+    with open(os.path.join(root, "dataset", "slurp", "test.jsonl"), "w") as f:
+        for i, (sentence, intent) in enumerate(records):
+            files = [f"audio-16000{i}-headset.flac", f"audio-16000{i}.flac"]
+            for j, name in enumerate(files):
+                write_audio(os.path.join(root, "slurp_real", name), 1.2, 60 + 2 * i + j, fmt="FLAC")
+            scenario, action = intent.split("_", 1)
+            f.write(json.dumps({"slurp_id": 9000 + i, "sentence": sentence, "intent": intent,
+                                "scenario": scenario, "action": action, "tokens": [],
+                                "recordings": [{"file": n, "wer": 0.0, "status": "correct"} for n in files]}) + "\n")
+
+
+def audio_cell(seconds, seed, name):
+    buffer = io.BytesIO()
+    sf.write(buffer, tone(seconds, seed), RATE, format="WAV", subtype="PCM_16")
+    return {"bytes": buffer.getvalue(), "path": name}
+
+
+def make_parquet_sets(root):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    heysquad = [{"audio": audio_cell(1.1, 70 + i, f"q{i}.wav"), "transcription": SENTENCES[4 + i],
+                 "question": SENTENCES[4 + i], "context": CONTEXTS[i], "id": f"5733be284776f4190066{i}",
+                 "answers": [{"answer_start": 0, "text": ["green", "paris"][i]}], "is_impossible": False,
+                 "plausible_answers": []} for i in range(2)]
+    llama = [{"question": SENTENCES[9], "answer": "green", "audio": audio_cell(1.0, 80, "x.wav")},
+             {"question": SENTENCES[4], "answer": "paris", "audio": audio_cell(1.3, 81, "y.wav")}]
+    for name, rows in (("heysquad/data/validation-00000-of-00001.parquet", heysquad),
+                       ("llama_questions/data/test-00000-of-00001.parquet", llama)):
+        os.makedirs(os.path.dirname(os.path.join(root, name)), exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(rows), os.path.join(root, name))
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpora")
+    make_librispeech(str(root / "LibriSpeech"))
+    make_europarl_st(str(root / "europarl-st" / "v1.1"))
+    make_mustc(str(root / "MUSTC_v1.0"))
+    make_slurp(str(root / "slurp"))
+    make_parquet_sets(str(root / "hf"))
+    converter = root / "convert.py"  # stands in for ffmpeg: any audio -> 16 kHz mono flac
+    converter.write_text("import sys, soundfile as sf\nfrom scipy.signal import resample_poly\n"
+                         "audio, rate = sf.read(sys.argv[1])\n"
+                         "sf.write(sys.argv[2], resample_poly(audio, 160, rate // 100), 16000, format='FLAC')\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def recipe_run(corpora, tiny_llm, tmp_path_factory):
+    out = tmp_path_factory.mktemp("recipe")
+    root = corpora
+    options = {
+        "librispeech-root": root / "LibriSpeech", "europarl-st-root": root / "europarl-st" / "v1.1",
+        "convert-cmd": f"{sys.executable} {root / 'convert.py'} {{src}} {{dst}}",
+        "mustc-root": root / "MUSTC_v1.0", "slurp-dataset": root / "slurp" / "dataset" / "slurp",
+        "slurp-audio": root / "slurp" / "slurp_real",
+        "heysquad-parquet": root / "hf" / "heysquad" / "data" / "validation-*.parquet",
+        "llama-questions-parquet": root / "hf" / "llama_questions" / "data" / "test-*.parquet",
+        "add-europarl-asr": "true", "llm-path": tiny_llm, "llm-family": "llama2", "data": out / "data",
+        "exp": out / "exp",
+        # the sizes a CPU takes in seconds; everything else is the recipe's configuration
+        "arch": "wav2prompt_tiny", "ctc-arch": "speech_encoder_ctc_tiny", "llm-dtype": "fp32",
+        "precision": "fp32", "cpu": "true", "num-workers": "0", "max-tokens": "3000",
+        "max-update": "1", "ctc-max-update": "1", "fewshot-max-update": "1", "warmup-updates": "1",
+        "fewshot-sizes": "2", "fewshot-tasks": "st_fr", "log-interval": "1", "save-interval-updates": "1",
+        "max-len-b": "4", "eval-systems": "wav2prompt",
+    }
+    argv = ["bash", os.path.join(RECIPE, "run.sh")]
+    for name, value in options.items():
+        argv += [f"--{name}", str(value)]
+    bin_dir = os.path.dirname(sys.executable)
+    repo = os.path.abspath(os.path.join(RECIPE, "..", ".."))
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AssertionError(f"run.sh failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return {"data": out / "data", "exp": out / "exp", "log": proc.stdout + proc.stderr}
+
+
+def test_librispeech_manifests(recipe_run, corpora):
+    data = recipe_run["data"]
+    for k, subset in enumerate(LIBRISPEECH_SUBSETS):
+        rows = read_tsv(data / "librispeech" / f"{subset}.tsv")
+        assert [r["id"] for r in rows] == [f"{19 + k}-198-{i:04d}" for i in range(3)]
+        for i, row in enumerate(rows):
+            assert os.path.isabs(row["audio"]) and row["audio"].startswith(str(corpora))  # not copied
+            assert int(row["n_frames"]) == num_frames(int((1.0 + 0.25 * i) * RATE))
+            assert row["tgt_text"] == SENTENCES[(k + i) % len(SENTENCES)]  # lower-cased
+            assert row["speaker"] == str(19 + k)
+    train = read_tsv(data / "train" / "train.tsv")
+    europarl_asr = read_tsv(data / "europarl_st" / "asr_train.tsv")
+    assert len(europarl_asr) == 3  # the same English segments under fr and es, once
+    assert len(train) == 9 + 3 and list(train[0]) == ["id", "audio", "n_frames", "tgt_text"]
+
+
+def test_europarl_st_manifests(recipe_run):
+    data = recipe_run["data"] / "europarl_st"
+    for tgt, first in (("fr", "le chat dort"), ("es", "el gato duerme")):
+        rows = read_tsv(data / f"en-{tgt}_test.tsv")
+        assert list(rows[0]) == ["id", "audio", "n_frames", "tgt_text", "src_text", tgt]
+        assert rows[0]["id"] == "en.20080924.5.3-204_0.50_2.00" and rows[0][tgt] == first
+        assert rows[1]["tgt_text"] == "open the window please"
+        assert rows[1]["src_text"] == "Open the window, please!"
+        audio, rate = sf.read(rows[2]["audio"])
+        assert rate == 16000 and len(audio) == int(2.25 * 16000)
+        assert int(rows[2]["n_frames"]) == num_frames(len(audio))
+
+
+def test_mustc_slurp_and_qa_manifests(recipe_run):
+    data = recipe_run["data"]
+    mustc = read_tsv(data / "mustc" / "mustc_en-es_tst-COMMON.tsv")
+    assert [r["id"] for r in mustc] == ["ted_1096_0", "ted_1096_1"]
+    assert mustc[1]["es"] == "abre la ventana" and mustc[1]["speaker"] == "spk.1096"
+    assert len(sf.read(mustc[1]["audio"])[0]) == 2 * RATE
+    slurp = read_tsv(data / "slurp" / "slurp_test.tsv")
+    assert len(slurp) == 6  # every recording, as SLURP's evaluation counts them
+    assert slurp[0]["intent"] == "iot_hue_lighton"
+    assert slurp[0]["intents"] == "iot_cleaning, iot_hue_lightoff, iot_hue_lighton"
+    heysquad = read_tsv(data / "spoken_qa" / "heysquad_validation.tsv")
+    assert [(r["answer"], r["context"], r["tgt_text"]) for r in heysquad] == [
+        ("green", CONTEXTS[0], SENTENCES[4]), ("paris", CONTEXTS[1], SENTENCES[5])]
+    llama = read_tsv(data / "spoken_qa" / "llama_questions_test.tsv")
+    assert "context" not in llama[0] and llama[1]["answer"] == "paris"
+    assert int(llama[1]["n_frames"]) == num_frames(int(1.3 * RATE))
+
+
+def test_zero_shot_and_few_shot_results(recipe_run, tiny_llm):
+    exp = recipe_run["exp"]
+    results = json.loads((exp / "results.json").read_text())
+    zero_shot = results["systems"]["wav2prompt"]
+    expected = {"st_fr_bleu", "st_es_bleu", "st_fr_mustc_bleu", "st_es_mustc_bleu", "intent_acc", "sqa_acc",
+                "sqqa_acc", "asr_other_wer", "asr_wer", "cif_len_exact"}
+    assert expected <= set(zero_shot)
+    assert set(results["systems"]["wav2prompt_ft2"]) >= {"st_fr_bleu"}
+    settings = results["settings"]["wav2prompt"]
+    assert settings["beam"] == 5 and settings["repetition_penalty"] == 1.5
+    templates = json.loads(open(os.path.join(RECIPE, "conf", "templates", "llama2.json")).read())
+    assert settings["templates"]["intent"] == templates["intent"]["template"]
+    assert "| En→Fr BLEU |" in (exp / "results.md").read_text()
+    # hypotheses were written for every set
+    for task in ("st_fr", "intent", "sqa", "sqqa", "asr"):
+        assert (exp / "eval" / "hyps" / f"wav2prompt.{task}.tsv").is_file()
+
+
+def test_checkpoints_hold_the_recipe_configuration(recipe_run):
+    exp = recipe_run["exp"]
+    state = torch.load(exp / "wav2prompt" / "checkpoint_best.pt", map_location="cpu", weights_only=False)
+    assert not [k for k in state["model"] if ".llm." in k or k.startswith("decoder.llm")]
+    assert state["cfg"]["task"]["train_template"] == "Repeat the English text. Text: {speech} Repeat:"
+    assert state["cfg"]["criterion"]["mse_type"] == "normalized"
+    assert state["cfg"]["model"]["encoder_init_checkpoint"].endswith("ctc/checkpoint_best.pt")
+    fewshot = torch.load(exp / "fewshot" / "st_fr_2" / "checkpoint_best.pt", map_location="cpu", weights_only=False)
+    assert fewshot["cfg"]["task"]["target_column"] == "fr"
+    assert fewshot["cfg"]["task"]["train_template"].endswith("French:")
+    assert fewshot["cfg"]["checkpoint"]["finetune_from_model"].endswith("wav2prompt/checkpoint_best.pt")
+
+
+def test_templates_fit_the_manifests(recipe_run):
+    """Every task of both families reads only columns its test set has."""
+    from wav2prompt_plugin.cli.evaluate import load_tasks, task_rows
+    from wav2prompt_plugin.data.manifest import read_manifest
+
+    data = recipe_run["data"]
+    sets = {"asr": "librispeech/test-clean.tsv", "asr_other": "librispeech/test-other.tsv",
+            "st_fr": "europarl_st/en-fr_test.tsv", "st_es": "europarl_st/en-es_test.tsv",
+            "st_fr_mustc": "mustc/mustc_en-fr_tst-COMMON.tsv", "st_es_mustc": "mustc/mustc_en-es_tst-COMMON.tsv",
+            "intent": "slurp/slurp_test.tsv", "sqa": "spoken_qa/heysquad_validation.tsv",
+            "sqqa": "spoken_qa/llama_questions_test.tsv"}
+    for family in ("llama2", "bloomz"):
+        tasks = load_tasks(os.path.join(RECIPE, "conf", "templates", f"{family}.json"), [])
+        assert set(tasks) == set(sets)
+        for name, task in tasks.items():
+            manifest = read_manifest(str(data / sets[name]))
+            assert task_rows(manifest.rows, manifest.columns, name, task)
+
+
+def test_bad_release_files_are_named(tmp_path):
+    import prepare_europarl_st
+    import prepare_librispeech
+
+    folder = tmp_path / "LibriSpeech" / "dev-clean" / "1" / "2"
+    folder.mkdir(parents=True)
+    (folder / "1-2.trans.txt").write_text("1-2-0000 HELLO\n1-2-0001\n")
+    write_audio(str(folder / "1-2-0000.flac"), 1.0, 0, fmt="FLAC")
+    with pytest.raises(PrepError, match=r"1-2.trans.txt:2: expected"):
+        prepare_librispeech.subset_rows(str(tmp_path / "LibriSpeech"), "dev-clean")
+    (folder / "1-2.trans.txt").write_text("1-2-0000 HELLO\n1-2-0009 WORLD\n")
+    with pytest.raises(PrepError, match=r"1-2.trans.txt:2: audio .*1-2-0009.flac does not exist"):
+        prepare_librispeech.subset_rows(str(tmp_path / "LibriSpeech"), "dev-clean")
+
+    make_europarl_st(str(tmp_path / "ep"))
+    with open(tmp_path / "ep" / "en" / "fr" / "test" / "segments.fr", "a") as f:
+        f.write("une ligne de trop\n")
+    args = type("Args", (), {"root": str(tmp_path / "ep"), "src": "en", "out": str(tmp_path / "out"),
+                             "convert_cmd": "true {src} {dst}"})
+    with pytest.raises(PrepError, match=r"segments.fr \(4 lines\)"):
+        prepare_europarl_st.split_rows(args, "fr", "test")
+
+
+def test_transcript_normalisation():
+    assert normalize_transcript("HE SAID 'NO' TO MISTER O'NEILL") == "he said 'no' to mister o'neill"
+    assert normalize_transcript("Open the window, please!  Now.") == "open the window please now"
+    assert normalize_transcript("It’s 2010—really?") == "it's 2010 really"
