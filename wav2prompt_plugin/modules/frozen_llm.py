@@ -212,6 +212,7 @@ class FrozenLLMDecoder(FairseqIncrementalDecoder):
             prev_output_tokens.index_select(0, first), unique_out, incremental_state
         )
         self.reorder_incremental_state(incremental_state, copy_of)
+        extra["generated_tokens"] = prev_output_tokens[:, 1:]
         return logits.index_select(0, copy_of), extra
 
     def reorder_incremental_state(self, incremental_state, new_order):
