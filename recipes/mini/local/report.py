@@ -14,7 +14,8 @@ from safetensors.torch import load_file
 from wav2prompt_plugin.evaluation.report import load_results, metrics_table, save_results
 from wav2prompt_plugin.evaluation.training_curves import plot_curves, read_fairseq_log
 
-CURVES = {"ctc": ["loss"], "wav2prompt": ["loss", "ce", "mse", "qua", "cif_len_exact"]}
+CURVES = {"ctc": ["loss"], "wav2prompt": ["loss", "ce", "mse", "qua", "cif_len_exact"],
+          "cascade": ["loss"], "encoder_llm": ["loss"]}
 
 
 def trained_parameters(checkpoint: str) -> int:
@@ -39,7 +40,8 @@ def main():
     with open(os.path.join(args.exp, "stage_seconds.json")) as f:
         results["stage_seconds"] = json.load(f)
     params = {"LLM (frozen, trained on text)": llm_parameters(os.path.join(args.exp, "llm"))}
-    for run, label in (("ctc", "CTC encoder (initialisation)"), ("wav2prompt", "Wav2Prompt (trained)")):
+    for run, label in (("ctc", "CTC encoder (initialisation)"), ("wav2prompt", "Wav2Prompt (trained)"),
+                       ("cascade", "cascade ASR (s2t_transformer)"), ("encoder_llm", "Encoder-LLM (trained)")):
         checkpoint = os.path.join(args.exp, run, "checkpoint_last.pt")
         if os.path.isfile(checkpoint):
             params[label] = trained_parameters(checkpoint)
