@@ -53,7 +53,9 @@ def test_prompt_shape_follows_stack_factor(task):
     model = EncoderLLMModel.build_model(cfg, task).eval()
     fbank = torch.randn(2, 97, 80)
     lengths = torch.tensor([97, 41])
-    out = model.encoder(fbank, lengths)
+    prompt = {"prompt_prefix_tokens": torch.ones(2, 1, dtype=torch.long), "prompt_prefix_lengths": torch.ones(2),
+              "prompt_postfix_tokens": torch.ones(2, 0, dtype=torch.long), "prompt_postfix_lengths": torch.zeros(2)}
+    out = model.encoder(fbank, lengths, **prompt)
     prompt = out["speech_prompt"][0]
     encoder_frames = torch.tensor([25, 11])  # 4x subsampled: ceil(ceil(T/2)/2)
     expected = (encoder_frames + 2) // 3
