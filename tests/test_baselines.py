@@ -44,7 +44,7 @@ def test_following_rates_by_task_kind():
                             ["le chat dort", "the cat sleeps", "el gato duerme", "la porte"])
     assert rates == {"follows": 50.0, "transcript_leak": 25.0}
     rates = following.rates("intent", tasks["intent"], rows, ["Sleep", "open", "the cat", "sleeps"])
-    assert rates["follows"] == 50.0 and rates["transcript_leak"] == 50.0
+    assert rates == {"follows": 50.0, "transcript_leak": 25.0}  # only "the cat" is nearer the transcript
 
 
 def write_hypotheses(path, rows):
@@ -73,7 +73,7 @@ def test_cascade_with_reference_hypotheses_is_the_text_topline(speech_data, tiny
     run_cli(common + ["--systems", "text_topline,cascade", "--asr-hypotheses", str(exact), "--out", str(out)])
     results = json.loads((out / "results.json").read_text())
     topline, cascade = results["systems"]["text_topline"], results["systems"]["cascade"]
-    assert cascade == topline and cascade["asr_wer"] < 100
+    assert cascade == topline
     assert cascade["prompt_positions_per_second"] > 0
     assert set(results["instruction_following"]["cascade"]) == {"ctx"}
     rates = results["instruction_following"]["cascade"]["ctx"]
@@ -86,7 +86,8 @@ def test_cascade_with_reference_hypotheses_is_the_text_topline(speech_data, tiny
     wrong = tmp_path / "wrong.tsv"
     write_hypotheses(wrong, [(r["id"], "open the window please") for r in rows])
     run_cli(common + ["--systems", "cascade", "--asr-hypotheses", str(wrong), "--out", str(out)])
-    assert json.loads((out / "results.json").read_text())["systems"]["cascade"]["asr_wer"] > topline["asr_wer"]
+    written = {s: (out / "hyps" / f"{s}.asr.tsv").read_text() for s in ("cascade", "text_topline")}
+    assert written["cascade"] != written["text_topline"]  # the hypotheses, not the transcripts, are read
 
     write_hypotheses(wrong, [(r["id"], r["tgt_text"]) for r in rows[1:]])
     proc = run_cli(common + ["--systems", "cascade", "--asr-hypotheses", str(wrong), "--out", str(out)],

@@ -53,7 +53,7 @@ tasks=conf/tasks.json
 asr_template=$(python -c "import json; print(json.load(open('$tasks'))['asr']['template'])")
 ft_template=$(python -c "import json; print(json.load(open('$tasks'))['$ft_task']['template'])")
 ft_target=$(python -c "import json; print(json.load(open('$tasks'))['$ft_task']['target'])")
-export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2 PYTHONHASHSEED=$seed
+export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTHONHASHSEED=$seed
 mkdir -p "$data" "$exp"
 
 log() { echo "$(date '+%F %T') (run.sh:${BASH_LINENO[0]}) $*"; }

@@ -22,10 +22,12 @@ METRIC_NAMES = {
 
 
 def ordered_systems(systems: Dict) -> list:
+    """Zero-shot systems in SYSTEM_ORDER, then the fine-tuned ones (<system>_ft<N>) by N."""
     def key(name):
-        base = name.split("_ft")[0]
+        base, _, pairs = name.partition("_ft")
         rank = SYSTEM_ORDER.index(base) if base in SYSTEM_ORDER else len(SYSTEM_ORDER)
-        return (rank, name)
+        tuned = int(pairs) if pairs.isdigit() else 0
+        return (tuned, rank, name)
 
     return sorted(systems, key=key)
 
