@@ -43,7 +43,7 @@ case "$size" in
 esac
 # baselines and fine-tuning: ASR vocabulary, updates, few-shot set sizes (pairs)
 case "$size" in
-  smoke)   asr_vocab=200; asr_updates=40;  ellm_updates=60;  ft_updates=20;  ft_sizes="20 50" ;;
+  smoke)   asr_vocab=200; asr_updates=20;  ellm_updates=30;  ft_updates=10;  ft_sizes="20 50" ;;
   default) asr_vocab=400; asr_updates=400; ellm_updates=400; ft_updates=120; ft_sizes="100 500" ;;
 esac
 
