@@ -152,7 +152,7 @@ def test_cascade_asr_with_fairseq_speech_to_text(speech_data, tmp_path, monkeypa
              "--decoder-ffn-embed-dim", "24", "--decoder-attention-heads", "2", "--conv-channels", "16",
              "--criterion", "label_smoothed_cross_entropy", "--optimizer", "adam", "--lr", "1e-3",
              "--max-tokens", "5000", "--max-update", "4", "--save-dir", str(save), "--no-epoch-checkpoints",
-             "--cpu", "--num-workers", "0"])
+             "--required-batch-size-multiple", "1", "--disable-validation", "--cpu", "--num-workers", "0"])
     gen = tmp_path / "gen"
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # fairseq's S2T checkpoints pickle a Namespace
     run_cli(["fairseq-generate", str(asr), "--task", "speech_to_text", "--config-yaml", "config.yaml",

@@ -163,7 +163,7 @@ encoder_llm() {  # the paper's Encoder-LLM: same encoder and data, frame stackin
 fewshot() {  # fine-tune Wav2Prompt and the Encoder-LLM on N (speech, $ft_task) training pairs
   python local/make_fewshot.py --speech "$data/speech" --sizes "${ft_sizes// /,}" --target "$ft_target" \
     --out "$data/fewshot" --seed "$seed"
-  local w2p_losses=(--mse-weight 0 --qua-weight 0)
+  local n w2p_losses=(--mse-weight 0 --qua-weight 0)
   if [ "$ft_transcript_losses" = true ]; then w2p_losses=(--mse-weight 1.0 --qua-weight 1.0); fi
   local common=(--train-template "$ft_template" --target-column "$ft_target" --transcript-column tgt_text
                 --criterion wav2prompt --lr 5e-4 --warmup-updates 10 --dropout 0.1 --save-interval 1000)
@@ -192,6 +192,7 @@ eval_system() {  # eval_system NAME SYSTEM [ARGS...]: one system on the test spl
 }
 
 evaluate() {
+  local n
   eval_system text_topline text_topline
   eval_system cascade cascade --asr-hypotheses "$exp/cascade/asr_hyps.tsv"
   eval_system encoder_llm encoder_llm --checkpoint "$exp/encoder_llm/checkpoint_last.pt"

@@ -65,10 +65,10 @@ def main():
         "vocab_filename": "spm.dict.txt",
         "audio_root": os.path.abspath(args.speech),  # relative audio paths are relative to the manifests
         "bpe_tokenizer": {"bpe": "sentencepiece", "sentencepiece_model": "spm.model"},
-        "transforms": {"*": ["utterance_cmvn"], "_train": ["utterance_cmvn"]},
+        "feature_transforms": {"*": ["utterance_cmvn"], "_train": ["utterance_cmvn"]},
     }
     if args.spec_augment:
-        config["transforms"]["_train"].append("specaugment")
+        config["feature_transforms"]["_train"].append("specaugment")
         config["specaugment"] = {
             k: float(v) if "." in v else int(v)
             for k, v in (item.split("=") for item in args.spec_augment.split(","))
