@@ -152,12 +152,12 @@ def test_cascade_asr_with_fairseq_speech_to_text(speech_data, tmp_path, monkeypa
              "--decoder-ffn-embed-dim", "24", "--decoder-attention-heads", "2", "--conv-channels", "16",
              "--criterion", "label_smoothed_cross_entropy", "--optimizer", "adam", "--lr", "1e-3",
              "--max-tokens", "5000", "--max-update", "4", "--save-dir", str(save), "--no-epoch-checkpoints",
-             "--required-batch-size-multiple", "1", "--disable-validation", "--cpu", "--num-workers", "0"])
+             "--required-batch-size-multiple", "1", "--cpu", "--num-workers", "0"])
     gen = tmp_path / "gen"
     monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # fairseq's S2T checkpoints pickle a Namespace
     run_cli(["fairseq-generate", str(asr), "--task", "speech_to_text", "--config-yaml", "config.yaml",
              "--gen-subset", "test", "--path", str(save / "checkpoint_last.pt"), "--max-len-b", "5",
-             "--cpu", "--max-tokens", "5000", "--results-path", str(gen)])
+             "--cpu", "--max-tokens", "5000", "--required-batch-size-multiple", "1", "--results-path", str(gen)])
     hyps = tmp_path / "hyps.tsv"
     run_cli(["python", os.path.join(RECIPE, "asr_hypotheses.py"), "--generate-output",
              str(gen / "generate-test.txt"), "--manifest", str(asr / "test.tsv"), "--out", str(hyps)])

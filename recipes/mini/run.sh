@@ -145,7 +145,8 @@ cascade_asr() {  # fairseq's own speech_to_text task: s2t_transformer + Sentence
     # fairseq's S2T checkpoints pickle an argparse.Namespace, which torch>=2.6 refuses by default
     TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 fairseq-generate "$data/asr" --task speech_to_text \
       --config-yaml config.yaml --gen-subset test --path "$dir/checkpoint_last.pt" --beam 5 \
-      --max-len-b 60 --max-tokens 50000 --cpu --scoring wer --results-path "$dir/generate"
+      --max-len-b 60 --max-tokens 50000 --required-batch-size-multiple 1 --cpu --scoring wer \
+      --results-path "$dir/generate"  # (fairseq drops a last batch short of the multiple, default 8)
     tail -n 1 "$dir/generate/generate-test.txt"
     python local/asr_hypotheses.py --generate-output "$dir/generate/generate-test.txt" \
       --manifest "$data/asr/test.tsv" --out "$dir/asr_hyps.tsv"
