@@ -13,6 +13,8 @@ TRANSLATION = ("st_fr_bleu", "st_es_bleu")
 
 def _relative(value: float, reference: float, metric: str) -> float:
     """value as a fraction of the reference, where 1 is as good and above 1 better (WER inverted)."""
+    if value == reference:
+        return 1.0
     if metric.rsplit("_", 1)[-1] in LOWER_IS_BETTER:
         return reference / max(value, 1e-9)
     return value / max(reference, 1e-9)
