@@ -3,7 +3,6 @@ import csv
 import json
 import os
 
-import pytest
 
 from conftest import SENTENCES, run_cli, write_manifest
 
