@@ -3,7 +3,6 @@ import csv
 import json
 import os
 
-
 from conftest import SENTENCES, run_cli, write_manifest
 
 RECIPE = os.path.join(os.path.dirname(__file__), "..", "recipes", "mini", "local")
