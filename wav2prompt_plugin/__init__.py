@@ -7,6 +7,7 @@ loudly.
 from wav2prompt_plugin.bpe import llm_tokenizer  # noqa: F401
 from wav2prompt_plugin.criterions import speech_encoder_ctc as _ctc_criterion  # noqa: F401
 from wav2prompt_plugin.criterions import wav2prompt as _criterion  # noqa: F401
+from wav2prompt_plugin.models import encoder_llm as _encoder_llm  # noqa: F401
 from wav2prompt_plugin.models import speech_encoder_ctc as _ctc_model  # noqa: F401
 from wav2prompt_plugin.models import wav2prompt as _model  # noqa: F401
 from wav2prompt_plugin.scoring import exact_match  # noqa: F401

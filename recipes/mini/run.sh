@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Wav2Prompt paper in miniature, on a CPU: a text world, a tiny LLaMA trained
 # on text only, espeak-ng speech, Wav2Prompt trained on ASR data only, and
-# zero-shot evaluation of every task the LLM knows from text.
+# zero-shot evaluation of every task the LLM knows from text, beside the
+# paper's baselines (ASR-LLM cascade, Encoder-LLM) and few-shot fine-tuning.
 #
 #   bash recipes/mini/run.sh [--size smoke|default] [--stage N] [--stop-stage N]
 #
@@ -11,13 +12,16 @@ cd "$(dirname "$0")"
 
 size=default        # smoke: every stage end to end in minutes; default: the figures in README.md
 stage=1
-stop_stage=7
+stop_stage=10
 seed=1
 jobs=2              # espeak-ng processes
 init_encoder=true   # initialise the Wav2Prompt encoder from a CTC encoder trained on the same ASR data
 # encoder: fairseq S2T Transformer, 3 conv layers (8x subsampling, 12.5 frames/s: a CPU budget)
 encoder=(--conv-kernel-sizes 3,3,3)
 spec_augment="freq_mask_N=2,freq_mask_F=12,time_mask_N=2,time_mask_T=15,time_mask_p=0.2"
+stack_factor=2      # Encoder-LLM: encoder frames stacked into one LLM prompt vector (6.25 per second)
+ft_task=st_fr       # few-shot fine-tuning: the task (template and target column) of conf/tasks.json
+ft_transcript_losses=false  # fine-tuning: L_MSE and L_QUA on the transcript too (true), or L_CE alone
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,6 +31,7 @@ while [ $# -gt 0 ]; do
     --seed) seed=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --init-encoder) init_encoder=$2; shift 2 ;;
+    --ft-transcript-losses) ft_transcript_losses=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 1 ;;
   esac
 done
@@ -36,12 +41,19 @@ case "$size" in
   default) ctc_updates=700;  w2p_updates=900;  max_tokens=12000; log_interval=20 ;;
   *) echo "unknown --size $size (smoke|default)" >&2; exit 1 ;;
 esac
+# baselines and fine-tuning: ASR vocabulary, updates, few-shot set sizes (pairs)
+case "$size" in
+  smoke)   asr_vocab=200; asr_updates=20;  ellm_updates=30;  ft_updates=10;  ft_sizes="20 50" ;;
+  default) asr_vocab=400; asr_updates=400; ellm_updates=400; ft_updates=120; ft_sizes="100 500" ;;
+esac
 
 data=data/$size
 exp=exp/$size
 tasks=conf/tasks.json
 asr_template=$(python -c "import json; print(json.load(open('$tasks'))['asr']['template'])")
-export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=2 PYTHONHASHSEED=$seed
+ft_template=$(python -c "import json; print(json.load(open('$tasks'))['$ft_task']['template'])")
+ft_target=$(python -c "import json; print(json.load(open('$tasks'))['$ft_task']['target'])")
+export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTHONHASHSEED=$seed
 mkdir -p "$data" "$exp"
 
 log() { echo "$(date '+%F %T') (run.sh:${BASH_LINENO[0]}) $*"; }
@@ -59,7 +71,7 @@ path, name, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 times = json.load(open(path)) if os.path.exists(path) else {}
 if seconds >= 1 or name not in times:  # a stage that found its output keeps its earlier time
     times[name] = seconds
-json.dump(dict(sorted(times.items())), open(path, "w"), indent=2)
+json.dump(dict(sorted(times.items(), key=lambda kv: int(kv[0].split(".")[0]))), open(path, "w"), indent=2)
 PY
     log "stage $n: $name done in ${seconds}s"
   fi
@@ -83,7 +95,7 @@ fairseq_train() {  # fairseq_train SAVE_DIR UPDATES ARGS...: skipped once SAVE_D
   local save_dir=$1 updates=$2; shift 2
   [ -f "$save_dir/done" ] && return 0
   mkdir -p "$save_dir"
-  fairseq-train "$data/speech" --user-dir ../../wav2prompt_plugin --task wav2prompt \
+  fairseq-train "${train_data:-$data/speech}" --user-dir ../../wav2prompt_plugin --task wav2prompt \
     --llm-path "$exp/llm" --train-subset train --valid-subset dev --seed "$seed" \
     --optimizer adam --adam-betas "(0.9,0.98)" --lr-scheduler inverse_sqrt --clip-norm 5.0 \
     --max-tokens "$max_tokens" --max-update "$updates" --required-batch-size-multiple 1 \
@@ -107,10 +119,89 @@ wav2prompt() {
     --mse-type normalized --lr 1e-3 --warmup-updates 100 --dropout 0.1
 }
 
+cascade_asr() {  # fairseq's own speech_to_text task: s2t_transformer + SentencePiece, same ASR data
+  local dir=$exp/cascade
+  [ -f "$data/asr/config.yaml" ] || python local/prepare_asr.py --speech "$data/speech" --out "$data/asr" \
+    --vocab-size "$asr_vocab" --spec-augment "$spec_augment"
+  if [ ! -f "$dir/done" ]; then
+    local init=()
+    if [ "$init_encoder" = true ]; then init=(--load-pretrained-encoder-from "$exp/ctc/checkpoint_last.pt"); fi
+    mkdir -p "$dir"
+    fairseq-train "$data/asr" --task speech_to_text --config-yaml config.yaml \
+      --train-subset train --valid-subset dev --seed "$seed" --arch s2t_transformer_s "${init[@]}" \
+      --encoder-layers 4 --encoder-embed-dim 256 --encoder-ffn-embed-dim 1024 --encoder-attention-heads 4 \
+      --decoder-layers 2 --decoder-embed-dim 256 --decoder-ffn-embed-dim 1024 --decoder-attention-heads 4 \
+      --conv-channels 256 "${encoder[@]}" --share-decoder-input-output-embed --dropout 0.1 \
+      --criterion label_smoothed_cross_entropy --label-smoothing 0.1 \
+      --optimizer adam --adam-betas "(0.9,0.98)" --lr 2e-3 --lr-scheduler inverse_sqrt \
+      --warmup-updates 100 --clip-norm 5.0 --max-tokens "$max_tokens" --max-update "$asr_updates" \
+      --required-batch-size-multiple 1 --save-dir "$dir" --no-epoch-checkpoints \
+      --save-interval-updates 200 --keep-interval-updates 1 --validate-interval-updates 200 \
+      --validate-interval 1000 --log-format json --log-interval "$log_interval" \
+      --log-file "$dir/train.log" --num-workers 1 --cpu
+    touch "$dir/done"
+  fi
+  if [ ! -f "$dir/asr_hyps.tsv" ]; then
+    # fairseq's S2T checkpoints pickle an argparse.Namespace, which torch>=2.6 refuses by default
+    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 fairseq-generate "$data/asr" --task speech_to_text \
+      --config-yaml config.yaml --gen-subset test --path "$dir/checkpoint_last.pt" --beam 5 \
+      --max-len-b 60 --max-tokens 50000 --required-batch-size-multiple 1 --cpu --scoring wer \
+      --results-path "$dir/generate"  # (fairseq drops a last batch short of the multiple, default 8)
+    tail -n 1 "$dir/generate/generate-test.txt"
+    python local/asr_hypotheses.py --generate-output "$dir/generate/generate-test.txt" \
+      --manifest "$data/asr/test.tsv" --out "$dir/asr_hyps.tsv"
+  fi
+}
+
+encoder_llm() {  # the paper's Encoder-LLM: same encoder and data, frame stacking, L_CE only
+  local init=()
+  if [ "$init_encoder" = true ]; then init=(--encoder-init-checkpoint "$exp/ctc/checkpoint_last.pt"); fi
+  fairseq_train "$exp/encoder_llm" "$ellm_updates" --arch encoder_llm_tiny --stack-factor "$stack_factor" \
+    "${init[@]}" --train-template "$asr_template" --criterion wav2prompt --mse-weight 0 --qua-weight 0 \
+    --lr 1e-3 --warmup-updates 100 --dropout 0.1
+}
+
+fewshot() {  # fine-tune Wav2Prompt and the Encoder-LLM on N (speech, $ft_task) training pairs
+  python local/make_fewshot.py --speech "$data/speech" --sizes "${ft_sizes// /,}" --target "$ft_target" \
+    --out "$data/fewshot" --seed "$seed"
+  local n w2p_losses=(--mse-weight 0 --qua-weight 0)
+  if [ "$ft_transcript_losses" = true ]; then w2p_losses=(--mse-weight 1.0 --qua-weight 1.0); fi
+  local common=(--train-template "$ft_template" --target-column "$ft_target" --transcript-column tgt_text
+                --criterion wav2prompt --lr 5e-4 --warmup-updates 10 --dropout 0.1 --save-interval 1000)
+  for n in $ft_sizes; do
+    train_data=$data/fewshot/ft$n fairseq_train "$exp/wav2prompt_ft$n" "$ft_updates" --arch wav2prompt_tiny \
+      --finetune-from-model "$exp/wav2prompt/checkpoint_last.pt" "${common[@]}" "${w2p_losses[@]}"
+    train_data=$data/fewshot/ft$n fairseq_train "$exp/encoder_llm_ft$n" "$ft_updates" --arch encoder_llm_tiny \
+      --stack-factor "$stack_factor" --finetune-from-model "$exp/encoder_llm/checkpoint_last.pt" \
+      "${common[@]}" --mse-weight 0 --qua-weight 0
+  done
+}
+
+evaluated() {  # evaluated NAME: the evaluation already holds system NAME
+  python - "$exp/eval/results.json" "$1" <<'PY'
+import json, os, sys
+path, name = sys.argv[1:]
+sys.exit(0 if os.path.exists(path) and name in json.load(open(path))["systems"] else 1)
+PY
+}
+
+eval_system() {  # eval_system NAME SYSTEM [ARGS...]: one system on the test split, every task
+  local name=$1 system=$2; shift 2
+  evaluated "$name" || wav2prompt-eval --llm-path "$exp/llm" --manifest "$data/speech/test.tsv" \
+    --tasks-file "$tasks" --paraphrases conf/paraphrases.json --train-manifest "$data/speech/train.tsv" \
+    --systems "$system" --name "$name" --out "$exp/eval" "$@"
+}
+
 evaluate() {
-  [ -f "$exp/eval/results.json" ] || wav2prompt-eval --checkpoint "$exp/wav2prompt/checkpoint_last.pt" \
-    --llm-path "$exp/llm" --manifest "$data/speech/test.tsv" --tasks-file "$tasks" \
-    --systems text_topline,wav2prompt --out "$exp/eval"
+  local n
+  eval_system text_topline text_topline
+  eval_system cascade cascade --asr-hypotheses "$exp/cascade/asr_hyps.tsv"
+  eval_system encoder_llm encoder_llm --checkpoint "$exp/encoder_llm/checkpoint_last.pt"
+  eval_system wav2prompt wav2prompt --checkpoint "$exp/wav2prompt/checkpoint_last.pt"
+  for n in $ft_sizes; do
+    eval_system "encoder_llm_ft$n" encoder_llm --checkpoint "$exp/encoder_llm_ft$n/checkpoint_last.pt"
+    eval_system "wav2prompt_ft$n" wav2prompt --checkpoint "$exp/wav2prompt_ft$n/checkpoint_last.pt"
+  done
 }
 
 report() {
@@ -122,5 +213,8 @@ run_stage 2 llm llm
 run_stage 3 speech speech
 if [ "$init_encoder" = true ]; then run_stage 4 encoder_init encoder_init; fi
 run_stage 5 wav2prompt wav2prompt
-run_stage 6 evaluate evaluate
-run_stage 7 report report
+run_stage 6 cascade_asr cascade_asr
+run_stage 7 encoder_llm encoder_llm
+run_stage 8 fewshot fewshot
+run_stage 9 evaluate evaluate
+run_stage 10 report report

@@ -1,7 +1,11 @@
-"""`wav2prompt-eval`: score a trained Wav2Prompt (and the text topline) on a test set.
+"""`wav2prompt-eval`: score trained speech-prompt models and text baselines on a test set.
 
     wav2prompt-eval --checkpoint exp/checkpoint_best.pt --llm-path /models/llm \
         --manifest data/test.tsv --tasks-file tasks.json --out exp/eval
+
+Systems: `wav2prompt` and `encoder_llm` (a --checkpoint of that model), and
+through the same LLM decoder with text at {speech}: `text_topline` (the
+reference transcript) and `cascade` (an ASR model's hypotheses, --asr-hypotheses).
 
 The tasks file maps a task name to its prompt template, target column, metric
 (wer | bleu | acc) and optionally the sentence `kinds` it applies to (rows are
@@ -16,7 +20,10 @@ load for every set).
 Each system's figures go to `results.json` as `<task>_<metric>` (merged with
 what the directory already holds for that system, so tasks of several test sets
 can be gathered in one directory), hypotheses to `hyps/<system>.<task>.tsv`,
-and `results.md` is rendered from the whole.
+and `results.md` is rendered from the whole. With --train-manifest, every task
+but transcription also gets its instruction-following rates (see
+evaluation/instruction_following.py), and with --paraphrases the same under a
+second wording of each task's instruction.
 """
 import argparse
 import csv
@@ -27,11 +34,13 @@ from typing import Dict, List
 
 from wav2prompt_plugin.data.manifest import read_manifest
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_segment
+from wav2prompt_plugin.evaluation.instruction_following import InstructionFollowing
 from wav2prompt_plugin.evaluation.metrics import METRICS
 from wav2prompt_plugin.evaluation.report import load_results, save_results
 
 logger = logging.getLogger("wav2prompt_plugin.eval")
-SPEECH_SYSTEMS = {"wav2prompt"}
+SPEECH_SYSTEMS = {"wav2prompt", "encoder_llm"}
+TEXT_SYSTEMS = {"text_topline", "cascade"}
 
 
 def load_tasks(path: str, names: List[str]) -> Dict[str, dict]:
@@ -76,35 +85,61 @@ def batches(items, size):
         yield items[i:i + size]
 
 
-def run_system(system, generator, rows, task, args) -> List[str]:
+def load_asr_hypotheses(path: str) -> Dict[str, str]:
+    """id -> ASR hypothesis, from a TSV with columns id and hyp."""
+    if not path:
+        raise SystemExit("system 'cascade' needs --asr-hypotheses")
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        if not {"id", "hyp"} <= set(reader.fieldnames or []):
+            raise SystemExit(f"{path}: needs columns id and hyp (has {reader.fieldnames})")
+        return {row["id"]: row["hyp"] or "" for row in reader}
+
+
+def speech_text(system, rows, args) -> List[str]:
+    """What a text system puts at {speech}: the transcript, or the ASR hypothesis."""
+    if system == "text_topline":
+        return [r[args.transcript_column] for r in rows]
+    missing = [r["id"] for r in rows if r["id"] not in args.hypotheses]
+    if missing:
+        raise SystemExit(f"{args.asr_hypotheses}: no hypothesis for id {missing[0]!r} "
+                         f"({len(missing)} test ids missing)")
+    return [args.hypotheses[r["id"]] for r in rows]
+
+
+def run_system(system, generator, rows, template, args) -> List[str]:
     hyps = []
     for batch in batches(rows, args.batch_size):
         if system in SPEECH_SYSTEMS:
-            hyps += generator.generate([r["audio"] for r in batch], task["template"], batch)
+            hyps += generator.generate([r["audio"] for r in batch], template, batch)
         else:
-            hyps += generator.generate_from_text(
-                [r[args.transcript_column] for r in batch], task["template"], batch)
+            hyps += generator.generate_from_text(speech_text(system, batch, args), template, batch)
     return hyps
 
 
-def cif_lengths(generator, rows, args) -> Dict[str, float]:
-    """Share of utterances whose number of fired vectors equals / is within 1 of U."""
+def prompt_lengths(system, generator, rows, args) -> Dict[str, float]:
+    """LLM prompt positions per second of speech; for Wav2Prompt also the share of
+    utterances whose number of fired vectors equals / is within 1 of U."""
     exact = within1 = 0
     seconds = 0.0
-    fired_total = 0
+    positions_total = 0
+    tokenizer = generator.task.tokenizer
     for batch in batches(rows, args.batch_size):
-        fired = generator.prompt_lengths([r["audio"] for r in batch])
-        for row, n in zip(batch, fired):
-            u = len(encode_segment(generator.task.tokenizer, row[args.transcript_column]))
+        if system in SPEECH_SYSTEMS:
+            positions = generator.prompt_lengths([r["audio"] for r in batch])
+        else:
+            positions = [len(encode_segment(tokenizer, t)) for t in speech_text(system, batch, args)]
+        for row, n in zip(batch, positions):
+            u = len(encode_segment(tokenizer, row[args.transcript_column]))
             exact += n == u
             within1 += abs(n - u) <= 1
-            fired_total += n
+            positions_total += n
             seconds += int(row["n_frames"]) / 100.0
-    return {
-        "cif_len_exact": 100.0 * exact / max(len(rows), 1),
-        "cif_len_within1": 100.0 * within1 / max(len(rows), 1),
-        "prompt_positions_per_second": fired_total / max(seconds, 1e-9),
-    }
+    figures = {"prompt_positions_per_second": positions_total / max(seconds, 1e-9)}
+    if system == "wav2prompt":
+        figures.update(cif_len_exact=100.0 * exact / max(len(rows), 1),
+                       cif_len_within1=100.0 * within1 / max(len(rows), 1))
+    return figures
 
 
 def write_hyps(out_dir, system, name, rows, refs, hyps):
@@ -124,6 +159,10 @@ def build_generator(system, args):
         if not args.checkpoint:
             raise SystemExit(f"system {system!r} needs --checkpoint")
         return Wav2PromptInference(args.checkpoint, llm_path=args.llm_path, **gen)
+    if system not in TEXT_SYSTEMS:
+        raise SystemExit(f"unknown system {system!r} (systems: {', '.join(sorted(SPEECH_SYSTEMS | TEXT_SYSTEMS))})")
+    if system == "cascade" and not hasattr(args, "hypotheses"):
+        args.hypotheses = load_asr_hypotheses(args.asr_hypotheses)
     if not args.llm_path:
         raise SystemExit(f"system {system!r} needs --llm-path")
     return LLMGenerator.from_llm_path(args.llm_path, llm_dtype=args.llm_dtype, **gen)
@@ -145,37 +184,76 @@ def task_manifests(args, tasks) -> Dict[str, str]:
     return chosen
 
 
+def load_paraphrases(path: str, tasks: Dict[str, dict]) -> Dict[str, str]:
+    if not path:
+        return {}
+    with open(path) as f:
+        paraphrases = json.load(f)
+    for name, template in paraphrases.items():
+        if name not in tasks:
+            raise SystemExit(f"{path}: no task {name!r} in the tasks file")
+        PromptTemplate(template)
+    return {n: t for n, t in paraphrases.items() if n in tasks}
+
+
+def instruction_following(name, task_name, task, chosen, hyps, generator, system, args):
+    """Rates under the task's template and, if given, under its paraphrase."""
+    rates = args.following.rates(task_name, task, chosen, hyps)
+    paraphrase = args.paraphrase_templates.get(task_name)
+    if paraphrase:
+        para_hyps = run_system(system, generator, chosen, paraphrase, args)
+        write_hyps(args.out, name, f"{task_name}.paraphrased", chosen, [r[task["target"]] for r in chosen],
+                   para_hyps)
+        para = args.following.rates(task_name, task, chosen, para_hyps)
+        rates.update({f"{k}_paraphrased": v for k, v in para.items()})
+        rates[f"{task['metric']}_paraphrased"] = METRICS[task["metric"]](
+            [r[task["target"]] for r in chosen], para_hyps)
+    return rates
+
+
 def evaluate(args):
     tasks = load_tasks(args.tasks_file, args.tasks.split(",") if args.tasks else [])
     manifests = task_manifests(args, tasks)
     loaded = {path: load_rows(path) for path in set(manifests.values()) | ({args.manifest} - {None})}
     results = load_results(args.out)
+    args.paraphrase_templates = load_paraphrases(args.paraphrases, tasks)
+    args.following = None
+    if args.train_manifest:
+        train_rows, _ = load_rows(args.train_manifest)
+        args.following = InstructionFollowing(train_rows, tasks, args.transcript_column)
     for system in args.systems.split(","):
         name = args.name if system in SPEECH_SYSTEMS and args.name else system
         generator = build_generator(system, args)
-        figures, examples = {}, {}
+        figures, examples, following = {}, {}, {}
         for task_name, task in tasks.items():
             chosen = task_rows(*loaded[manifests[task_name]], task_name, task)
             if not chosen:
                 logger.warning(f"task {task_name}: no rows in {manifests[task_name]}")
                 continue
             refs = [r[task["target"]] for r in chosen]
-            hyps = run_system(system, generator, chosen, task, args)
+            hyps = run_system(system, generator, chosen, task["template"], args)
             key = f"{task_name}_{task['metric']}"
             figures[key] = METRICS[task["metric"]](refs, hyps)
             examples[task_name] = [{"id": r["id"], "ref": ref, "hyp": hyp}
                                    for r, ref, hyp in list(zip(chosen, refs, hyps))[: args.examples]]
             write_hyps(args.out, name, task_name, chosen, refs, hyps)
             logger.info(f"{name} {key}: {figures[key]:.2f} ({len(chosen)} rows)")
-        if system in SPEECH_SYSTEMS and args.manifest:
+            if args.following and args.following.applies_to(task):
+                following[task_name] = instruction_following(
+                    name, task_name, task, chosen, hyps, generator, system, args)
+        if args.manifest:
             rows = loaded[args.manifest][0]
-            figures.update(cif_lengths(generator, sorted(rows, key=lambda r: int(r["n_frames"])), args))
+            figures.update(prompt_lengths(system, generator, sorted(rows, key=lambda r: int(r["n_frames"])), args))
         # merged per system, so one --out can gather tasks evaluated on different test sets
         results["systems"].setdefault(name, {}).update(figures)
+        if following:
+            results.setdefault("instruction_following", {}).setdefault(name, {}).update(following)
         results.setdefault("examples", {}).setdefault(name, {}).update(examples)
         settings = results.setdefault("settings", {}).setdefault(name, {})
         settings.update({
             "checkpoint": args.checkpoint if system in SPEECH_SYSTEMS else None,
+            "asr_hypotheses": args.asr_hypotheses if system == "cascade" else None,
+            "paraphrases": args.paraphrase_templates or None,
             "llm_path": args.llm_path, "beam": args.beam, "repetition_penalty": args.repetition_penalty,
         })
         settings.setdefault("manifests", {}).update({t: manifests[t] for t in examples})
@@ -193,8 +271,14 @@ def main(argv=None):
                         help="score TASK on its own test set (repeatable); the others use --manifest")
     parser.add_argument("--tasks-file", required=True, help="JSON: task -> template, target, metric")
     parser.add_argument("--tasks", default="", help="comma-separated task names (default: all)")
-    parser.add_argument("--systems", default="wav2prompt", help="comma-separated: wav2prompt, text_topline")
+    parser.add_argument("--systems", default="wav2prompt",
+                        help="comma-separated: wav2prompt, encoder_llm, text_topline, cascade")
     parser.add_argument("--name", default="", help="name for the speech system in the results (e.g. wav2prompt_ft100)")
+    parser.add_argument("--asr-hypotheses", default="", help="cascade: TSV of id and hyp (ASR output per test id)")
+    parser.add_argument("--train-manifest", default="",
+                        help="training TSV(s): word lists and answer sets for the instruction-following rates")
+    parser.add_argument("--paraphrases", default="",
+                        help="JSON: task -> a second wording of its template, for the instruction-following rates")
     parser.add_argument("--transcript-column", default="tgt_text")
     parser.add_argument("--out", required=True)
     parser.add_argument("--beam", type=int, default=1)

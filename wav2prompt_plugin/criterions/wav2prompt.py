@@ -60,6 +60,12 @@ class Wav2PromptCriterion(FairseqCriterion):
             )
         logits, extra = model(**sample["net_input"], transcript_lengths=transcript_lengths)
         encoder_out = extra["encoder_out"]
+        has_cif = "cif_weight_sum" in encoder_out  # the Encoder-LLM trains on L_CE alone
+        if self.uses_transcript and not has_cif:
+            raise ValueError(
+                f"--mse-weight/--qua-weight need a CIF model; {type(model).__name__} has none, "
+                "set both weights to 0"
+            )
         target = sample["target"]
         pad = self.padding_idx
         ce = F.cross_entropy(
@@ -78,7 +84,7 @@ class Wav2PromptCriterion(FairseqCriterion):
             "sample_size": ntokens,
             "correct": correct.detach(),
         }
-        if transcript_lengths is not None:
+        if transcript_lengths is not None and has_cif:
             mse, num_vectors = self.mse(model, encoder_out, sample["transcript"], transcript_lengths)
             weight_sum = encoder_out["cif_weight_sum"][0].float()
             qua = (weight_sum - transcript_lengths.to(weight_sum)).abs().sum()

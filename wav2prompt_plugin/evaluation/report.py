@@ -25,10 +25,12 @@ METRIC_NAMES = {
 
 
 def ordered_systems(systems: Dict) -> list:
+    """Zero-shot systems in SYSTEM_ORDER, then the fine-tuned ones (<system>_ft<N>) by N."""
     def key(name):
-        base = name.split("_ft")[0]
+        base, _, pairs = name.partition("_ft")
         rank = SYSTEM_ORDER.index(base) if base in SYSTEM_ORDER else len(SYSTEM_ORDER)
-        return (rank, name)
+        tuned = int(pairs) if pairs.isdigit() else 0
+        return (tuned, rank, name)
 
     return sorted(systems, key=key)
 
@@ -46,6 +48,22 @@ def metrics_table(systems: Dict) -> str:
     return "\n".join(lines)
 
 
+FOLLOWING_COLUMNS = (("follows", "follows (%)"), ("transcript_leak", "transcript leak (%)"),
+                     ("follows_paraphrased", "follows, paraphrased (%)"),
+                     ("transcript_leak_paraphrased", "transcript leak, paraphrased (%)"))
+
+
+def following_table(following: Dict) -> str:
+    """system x task rows: does the output do the asked task, or repeat the transcript?"""
+    lines = ["| system | task | " + " | ".join(label for _, label in FOLLOWING_COLUMNS) + " |",
+             "|---|---|" + "---|" * len(FOLLOWING_COLUMNS)]
+    for system in ordered_systems(following):
+        for task, rates in following[system].items():
+            cells = ["" if rates.get(k) is None else f"{rates[k]:.1f}" for k, _ in FOLLOWING_COLUMNS]
+            lines.append(f"| {system} | {task} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def render(results: Dict) -> str:
     out = ["# Results", ""]
     if results.get("title"):
@@ -53,6 +71,13 @@ def render(results: Dict) -> str:
     out += [metrics_table(results.get("systems", {})), ""]
     if results.get("notes"):
         out += [results["notes"], ""]
+    if results.get("instruction_following"):
+        out += ["## Instruction following", "",
+                "Share of outputs doing the asked task (translation: output in the asked language by the "
+                "world's word lists; intent/QA: a known answer), and of outputs closer to the English "
+                "transcript than to the reference; then the same under a paraphrased instruction the LLM "
+                "never saw in training.", "",
+                following_table(results["instruction_following"]), ""]
     if results.get("stage_seconds"):
         total = sum(results["stage_seconds"].values())
         out += ["## Stage times", "", "| stage | seconds |", "|---|---|"]

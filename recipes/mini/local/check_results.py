@@ -5,30 +5,51 @@ import math
 import os
 import sys
 
+TASKS = ["asr", "st_fr", "st_es", "intent", "sqa", "sqqa"]
+METRICS = ["asr_wer", "st_fr_bleu", "st_es_bleu", "intent_acc", "sqa_acc", "sqqa_acc",
+           "prompt_positions_per_second"]
 SYSTEMS = {
-    "text_topline": ["asr_wer", "st_fr_bleu", "st_es_bleu", "intent_acc", "sqa_acc", "sqqa_acc"],
-    "wav2prompt": ["asr_wer", "st_fr_bleu", "st_es_bleu", "intent_acc", "sqa_acc", "sqqa_acc",
-                   "cif_len_exact", "cif_len_within1"],
+    "text_topline": METRICS,
+    "cascade": METRICS,
+    "encoder_llm": METRICS,
+    "wav2prompt": METRICS + ["cif_len_exact", "cif_len_within1"],
 }
-STAGES = ["1. world", "2. llm", "3. speech", "4. encoder_init", "5. wav2prompt", "6. evaluate"]
+FINE_TUNED = ("encoder_llm", "wav2prompt")  # each also as <system>_ft<N>, for two sizes N
+FOLLOWING = ["follows", "transcript_leak", "follows_paraphrased", "transcript_leak_paraphrased"]
+STAGES = ["1. world", "2. llm", "3. speech", "4. encoder_init", "5. wav2prompt", "6. cascade_asr",
+          "7. encoder_llm", "8. fewshot", "9. evaluate"]
+
+
+def in_range(value, name, upper=100.0):
+    assert isinstance(value, float) and math.isfinite(value) and 0 <= value <= upper, (name, value)
 
 
 def check(exp: str):
     with open(os.path.join(exp, "results.json")) as f:
         results = json.load(f)
-    for system, metrics in SYSTEMS.items():
+    systems = dict(SYSTEMS)
+    for base in FINE_TUNED:
+        tuned = sorted(n for n in results["systems"] if n.startswith(base + "_ft") and n[len(base) + 3:].isdigit())
+        assert len(tuned) == 2, (base, tuned)
+        systems.update({n: SYSTEMS[base] for n in tuned})
+    for system, metrics in systems.items():
         figures = results["systems"][system]
         for metric in metrics:
-            value = figures[metric]
-            assert isinstance(value, float) and math.isfinite(value) and value >= 0, (system, metric, value)
-            assert metric == "asr_wer" or value <= 100, (system, metric, value)
-        for task in ("asr", "st_fr", "st_es", "intent", "sqa", "sqqa"):
+            upper = 100.0 if metric not in ("asr_wer", "prompt_positions_per_second") else math.inf
+            in_range(figures[metric], (system, metric), upper)
+        for task in TASKS:
             assert len(results["examples"][system][task]) == 3, (system, task)
+        following = results["instruction_following"][system]
+        assert sorted(following) == sorted(t for t in TASKS if t != "asr"), (system, sorted(following))
+        for task, rates in following.items():
+            for rate in FOLLOWING:
+                in_range(rates[rate], (system, task, rate))
     assert set(STAGES) <= set(results["stage_seconds"]), results["stage_seconds"]
     assert results["parameters"] and os.path.isfile(os.path.join(exp, results["training_curves"]))
     with open(os.path.join(exp, "results.md")) as f:
         text = f.read()
-    for heading in ("| metric |", "## Stage times", "## Parameters", "## Training curves", "## Example outputs"):
+    for heading in ("| metric |", "## Instruction following", "## Stage times", "## Parameters",
+                    "## Training curves", "## Example outputs"):
         assert heading in text, heading
 
 

@@ -11,10 +11,12 @@ import os
 import torch
 from safetensors.torch import load_file
 
+from paper_claims import check_claims
 from wav2prompt_plugin.evaluation.report import load_results, metrics_table, save_results
 from wav2prompt_plugin.evaluation.training_curves import plot_curves, read_fairseq_log
 
-CURVES = {"ctc": ["loss"], "wav2prompt": ["loss", "ce", "mse", "qua", "cif_len_exact"]}
+CURVES = {"ctc": ["loss"], "wav2prompt": ["loss", "ce", "mse", "qua", "cif_len_exact"],
+          "cascade": ["loss"], "encoder_llm": ["loss"]}
 
 
 def trained_parameters(checkpoint: str) -> int:
@@ -34,12 +36,18 @@ def main():
 
     results = load_results(os.path.join(args.exp, "eval"))
     results["title"] = (f"Miniature world, size `{args.size}`, test split (held-out sentences and "
-                        "held-out voices). Wav2Prompt is trained on speech + transcripts only; every "
-                        "other task is zero-shot through the LLM's text templates.")
+                        "held-out voices). Wav2Prompt and the Encoder-LLM are trained on speech + "
+                        "transcripts only, every other task is zero-shot through the LLM's text "
+                        "templates; `<system>_ft<N>` are fine-tuned on N (speech, French) training "
+                        "pairs. The cascade is the same for zero- and few-shot.")
+    claims = check_claims(results["systems"])
+    if claims:
+        results["notes"] = "\n".join(["## The paper's claims, in the miniature", ""] + claims)
     with open(os.path.join(args.exp, "stage_seconds.json")) as f:
         results["stage_seconds"] = json.load(f)
     params = {"LLM (frozen, trained on text)": llm_parameters(os.path.join(args.exp, "llm"))}
-    for run, label in (("ctc", "CTC encoder (initialisation)"), ("wav2prompt", "Wav2Prompt (trained)")):
+    for run, label in (("ctc", "CTC encoder (initialisation)"), ("wav2prompt", "Wav2Prompt (trained)"),
+                       ("cascade", "cascade ASR (s2t_transformer)"), ("encoder_llm", "Encoder-LLM (trained)")):
         checkpoint = os.path.join(args.exp, run, "checkpoint_last.pt")
         if os.path.isfile(checkpoint):
             params[label] = trained_parameters(checkpoint)

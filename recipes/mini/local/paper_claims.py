@@ -1,0 +1,49 @@
+"""The paper's three claims, checked on the recipe's results (not assumed).
+
+(a) zero-shot Wav2Prompt within 10% of the ASR-LLM cascade on every task;
+(b) the Encoder-LLM, trained on ASR alone, below 30% of the cascade on translation;
+(c) few-shot fine-tuned Wav2Prompt above the cascade on the fine-tuned task.
+"""
+from typing import Dict, List
+
+from wav2prompt_plugin.evaluation.metrics import LOWER_IS_BETTER
+
+TRANSLATION = ("st_fr_bleu", "st_es_bleu")
+
+
+def _relative(value: float, reference: float, metric: str) -> float:
+    """value as a fraction of the reference, where 1 is as good and above 1 better (WER inverted)."""
+    if value == reference:
+        return 1.0
+    if metric.rsplit("_", 1)[-1] in LOWER_IS_BETTER:
+        return reference / max(value, 1e-9)
+    return value / max(reference, 1e-9)
+
+
+def check_claims(systems: Dict[str, Dict[str, float]], ft_metric: str = "st_fr_bleu") -> List[str]:
+    """Markdown lines: each claim, the figures it rests on, and whether it holds."""
+    if "cascade" not in systems:
+        return []
+    cascade = systems["cascade"]
+    tasks = [m for m in cascade if m.rsplit("_", 1)[-1] in ("wer", "bleu", "acc")]
+    lines = ["| claim | figures | holds |", "|---|---|---|"]
+
+    def row(claim, figures, holds):
+        lines.append(f"| {claim} | {'; '.join(figures)} | {'yes' if holds else '**no**'} |")
+
+    if "wav2prompt" in systems:
+        ratios = {m: _relative(systems["wav2prompt"][m], cascade[m], m) for m in tasks}
+        row("(a) zero-shot Wav2Prompt within 10% of the cascade on every task",
+            [f"{m}: {systems['wav2prompt'][m]:.1f} vs {cascade[m]:.1f} ({100 * r:.0f}%)" for m, r in ratios.items()],
+            all(r >= 0.9 for r in ratios.values()))
+    if "encoder_llm" in systems:
+        ratios = {m: _relative(systems["encoder_llm"][m], cascade[m], m) for m in TRANSLATION if m in cascade}
+        row("(b) Encoder-LLM zero-shot below 30% of the cascade on translation",
+            [f"{m}: {systems['encoder_llm'][m]:.1f} vs {cascade[m]:.1f} ({100 * r:.0f}%)" for m, r in ratios.items()],
+            all(r < 0.3 for r in ratios.values()))
+    tuned = sorted((n for n in systems if n.startswith("wav2prompt_ft")), key=lambda n: int(n[13:]))
+    for name in tuned:
+        row(f"(c) {name} above the cascade on {ft_metric}",
+            [f"{systems[name][ft_metric]:.1f} vs {cascade[ft_metric]:.1f}"],
+            _relative(systems[name][ft_metric], cascade[ft_metric], ft_metric) > 1)
+    return lines
