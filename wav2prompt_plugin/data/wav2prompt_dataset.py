@@ -7,7 +7,7 @@ import torch
 from fairseq.data import FairseqDataset, data_utils
 from fairseq.data.audio.speech_to_text_dataset import _collate_frames
 
-from wav2prompt_plugin.data.audio_features import load_features
+from wav2prompt_plugin.data.audio_features import AudioError, load_features
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,12 @@ class Wav2PromptDataset(FairseqDataset):
     targets: token ids the LLM must produce (eos appended here);
     transcripts: token ids of the transcript, U of them, for L_MSE / L_QUA
     (None when the manifest has no transcript);
-    prompts: per row, the (prefix, postfix) token ids around E_s.
+    prompts: per row, the (prefix, postfix) token ids around E_s;
+    names: per row, where it comes from (manifest line and id), for errors.
+
+    Audio that fails to decode when read (NaN samples, a corrupt stream) raises
+    an AudioError naming the row, or with `skip_bad_rows` is logged and left
+    out of its batch.
     """
 
     def __init__(
@@ -32,6 +37,9 @@ class Wav2PromptDataset(FairseqDataset):
         shuffle: bool = True,
         utterance_cmvn: bool = True,
         feature_transform=None,
+        names: Optional[List[str]] = None,
+        skip_bad_rows: bool = False,
+        resample_audio: bool = True,
     ):
         self.audio = audio
         self.sizes = np.array(n_frames, dtype=np.int64)
@@ -42,6 +50,9 @@ class Wav2PromptDataset(FairseqDataset):
         self.shuffle = shuffle
         self.utterance_cmvn = utterance_cmvn
         self.feature_transform = feature_transform  # e.g. SpecAugment, training only
+        self.names = names or list(audio)
+        self.skip_bad_rows = skip_bad_rows
+        self.resample_audio = resample_audio
 
     def set_prompts(self, prompts: List[tuple]):
         self.prompts = prompts
@@ -50,7 +61,13 @@ class Wav2PromptDataset(FairseqDataset):
         return len(self.audio)
 
     def __getitem__(self, index):
-        features = load_features(self.audio[index], self.utterance_cmvn)
+        try:
+            features = load_features(self.audio[index], self.utterance_cmvn, self.resample_audio)
+        except AudioError as e:
+            if not self.skip_bad_rows:
+                raise AudioError(f"{self.names[index]}: {e}") from None
+            logger.warning(f"skipped {self.names[index]}: {e}")
+            return None
         if self.feature_transform is not None:
             features = self.feature_transform(features)
         features = torch.from_numpy(features)
@@ -78,6 +95,7 @@ class Wav2PromptDataset(FairseqDataset):
         )
 
     def collater(self, samples):
+        samples = [s for s in samples if s is not None]  # rows skipped in __getitem__
         if len(samples) == 0:
             return {}
         target, target_lengths = self._tokens(samples, "target")
