@@ -35,7 +35,7 @@ def llm_copy(tiny_llm, tmp_path, **config):
 
 def test_empty_transcript_names_row(speech_data, tiny_llm, tmp_path):
     data = dev_copy(speech_data, tmp_path, lambda rows: rows[1].update(tgt_text=" "))
-    with pytest.raises(ManifestError, match=r"^\S+dev.tsv:3: id 'dev_1': empty 'tgt_text' \(--skip-bad-rows"):
+    with pytest.raises(ManifestError, match=r"^\S+dev.tsv:3: id 'dev_1': empty 'tgt_text' \(--skip-bad-rows skips bad rows\)$"):
         make_task(data, tiny_llm).load_dataset("dev")
 
 

@@ -89,10 +89,8 @@ def report_bad_rows(manifest: Manifest, problems: Dict[int, List[str]], skip: bo
         f"{manifest.where(i)}: id {manifest.rows[i]['id']!r}: {'; '.join(reasons)}"
         for i, reasons in sorted(problems.items())
     ]
-    if len(lines) == 1 and not skip:
-        raise ManifestError(f"{lines[0]} (--skip-bad-rows skips bad rows)")
-    if lines and not skip:
-        _raise_if(lines, manifest.path, hint=" (--skip-bad-rows skips them)")
+    if not skip:
+        _raise_if(lines, manifest.path, hint=" (--skip-bad-rows skips bad rows)")
     if lines:
         logger.warning(
             f"{manifest.path}: skipped {len(lines)} bad row(s) of {len(manifest)} (--skip-bad-rows)"
@@ -103,5 +101,7 @@ def report_bad_rows(manifest: Manifest, problems: Dict[int, List[str]], skip: bo
 
 
 def _raise_if(problems: List[str], path: str, hint: str = ""):
+    if len(problems) == 1:
+        raise ManifestError(problems[0] + hint)
     if problems:
-        raise ManifestError(f"{len(problems)} bad row(s) in {path}{hint}:\n" + "\n".join(problems))
+        raise ManifestError(f"{len(problems)} bad rows in {path}{hint}:\n" + "\n".join(problems))

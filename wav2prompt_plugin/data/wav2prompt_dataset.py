@@ -40,6 +40,7 @@ class Wav2PromptDataset(FairseqDataset):
         names: Optional[List[str]] = None,
         skip_bad_rows: bool = False,
         resample_audio: bool = True,
+        seed: int = 1,
     ):
         self.audio = audio
         self.sizes = np.array(n_frames, dtype=np.int64)
@@ -53,6 +54,11 @@ class Wav2PromptDataset(FairseqDataset):
         self.names = names or list(audio)
         self.skip_bad_rows = skip_bad_rows
         self.resample_audio = resample_audio
+        self.seed = seed
+        self.epoch = 1
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
 
     def set_prompts(self, prompts: List[tuple]):
         self.prompts = prompts
@@ -69,7 +75,10 @@ class Wav2PromptDataset(FairseqDataset):
             logger.warning(f"skipped {self.names[index]}: {e}")
             return None
         if self.feature_transform is not None:
-            features = self.feature_transform(features)
+            # seeded by (seed, epoch, row), as fairseq's masking datasets do: the
+            # same masks in any loader worker, and after resuming from a checkpoint
+            with data_utils.numpy_seed(self.seed, self.epoch, index):
+                features = self.feature_transform(features)
         features = torch.from_numpy(features)
         prefix, postfix = self.prompts[index]
         item = {

@@ -174,6 +174,7 @@ class Wav2PromptTask(FairseqTask):
             names=[f"{manifest.where(i)}: id {r['id']!r}" for i, r in enumerate(manifest.rows)],
             skip_bad_rows=self.cfg.skip_bad_rows,
             resample_audio=self.cfg.resample_audio,
+            seed=self.cfg.seed,
         )
         logger.info(f"{path}: {len(keep)} utterances, template {self.template.text!r}")
 
