@@ -161,5 +161,12 @@ class Wav2PromptDataset(FairseqDataset):
         return order[np.argsort(-self.sizes[order], kind="stable")]
 
     @property
+    def can_reuse_epoch_itr_across_epochs(self):
+        # batches depend on the epoch (ties shuffled with seed + epoch): rebuild
+        # them each epoch, so a run resumed at an epoch start batches as one that
+        # never stopped
+        return False
+
+    @property
     def supports_prefetch(self):
         return False
