@@ -68,3 +68,20 @@ def test_stereo_and_empty_audio_are_refused(tmp_path):
     sf.write(empty, np.zeros(100, dtype=np.float32), 16000)
     with pytest.raises(AudioError, match="empty.wav: no feature frames"):
         load_features(empty)
+
+
+def test_spec_augment_masks_training_split_only(speech_data, tiny_llm):
+    from wav2prompt_plugin.tasks.wav2prompt import Wav2PromptTask, Wav2PromptTaskConfig
+
+    def task(**kwargs):
+        t = Wav2PromptTask.setup_task(Wav2PromptTaskConfig(data=speech_data, llm_path=tiny_llm, **kwargs))
+        t.cfg.train_subset = "train"
+        t.load_dataset("train")
+        t.load_dataset("dev")
+        return t
+
+    masked = task(spec_augment="freq_mask_N=2,freq_mask_F=10,time_mask_N=2,time_mask_T=10")
+    plain = task()
+    np.random.seed(0)
+    assert (masked.datasets["train"][0]["source"] != plain.datasets["train"][0]["source"]).any()
+    assert (masked.datasets["dev"][0]["source"] == plain.datasets["dev"][0]["source"]).all()

@@ -86,6 +86,12 @@ class LLMGenerator:
     @torch.no_grad()
     def generate_from_text(self, texts: Sequence[str], template: str, fields: Fields = None) -> List[str]:
         """The LLM's output with each text at {speech} (text topline, cascade)."""
+        if not texts:
+            return []
+        return self._decode(self.text_generator, self.text_model, self.text_sample(texts, template, fields))
+
+    def text_sample(self, texts: Sequence[str], template: str, fields: Fields = None) -> Dict:
+        """A batch for the text model: each text's tokens at {speech}."""
         template = PromptTemplate(template)
         rows = _rows(template, fields, len(texts))
         ids = [torch.tensor(encode_segment(self.task.tokenizer, t), dtype=torch.long) for t in texts]
@@ -94,8 +100,7 @@ class LLMGenerator:
         net_input["src_lengths"] = torch.tensor([x.numel() for x in ids])
         net_input["src_tokens"] = data_utils.collate_tokens(ids, pad) if max(
             x.numel() for x in ids) > 0 else torch.full((len(ids), 0), pad)
-        sample = {"id": torch.arange(len(texts)), "net_input": net_input, "target": None}
-        return self._decode(self.text_generator, self.text_model, sample)
+        return {"id": torch.arange(len(texts)), "net_input": net_input, "target": None}
 
 
 class Wav2PromptInference(LLMGenerator):
@@ -132,6 +137,8 @@ class Wav2PromptInference(LLMGenerator):
     def generate(self, audio: Union[str, Sequence[str]], template: str, fields: Fields = None) -> List[str]:
         """Text for each audio file; `fields` fills the template's {column} fields."""
         audio = [audio] if isinstance(audio, str) else list(audio)
+        if not audio:
+            return []
         template = PromptTemplate(template)
         sample = self.speech_batch(audio, template, _rows(template, fields, len(audio)))
         return self._decode(self.generator, self.model, sample)
@@ -139,6 +146,8 @@ class Wav2PromptInference(LLMGenerator):
     @torch.no_grad()
     def prompt_lengths(self, audio: Sequence[str]) -> List[int]:
         """Number of vectors CIF fires for each utterance (the length of E_s)."""
+        if not audio:
+            return []
         template = PromptTemplate("{speech}")
         sample = self.speech_batch(audio, template, [{}] * len(audio))
         if self.device != "cpu":

@@ -23,8 +23,10 @@ from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
+from wav2prompt_plugin.errors import InputError
 
-class MissingTranscriptError(ValueError):
+
+class MissingTranscriptError(InputError):
     pass
 
 

@@ -4,24 +4,33 @@
 since torchaudio is not a dependency), a .npy feature file, or fairseq's
 ``zip:offset:length`` slice holding either. Path parsing and zip reading are
 fairseq's own.
+
+Audio must be mono. A sample rate other than 16 kHz is resampled by
+`load_features` (the Python API takes any file); the task refuses it in a
+manifest unless --resample-audio, since mixed rates there usually mean a data
+preparation mistake and n_frames counted at the wrong rate.
 """
 import io
+import os
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 from fairseq.data.audio.audio_utils import (
+    FEATURE_OR_SF_AUDIO_FILE_EXTENSIONS,
     is_npy_data,
     is_sf_audio_data,
-    parse_path,
     read_from_stored_zip,
 )
+
+from wav2prompt_plugin.errors import InputError
 
 SAMPLE_RATE = 16000
 NUM_MEL_BINS = 80
 
 
-class AudioError(ValueError):
+class AudioError(InputError):
     pass
 
 
@@ -44,15 +53,20 @@ def kaldi_fbank(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndar
     )
 
 
-def read_waveform(source, name: str) -> np.ndarray:
-    """Mono float32 waveform at 16 kHz; other rates are resampled."""
+def read_waveform(source, name: str, resample: bool = True) -> np.ndarray:
+    """Mono float32 waveform at 16 kHz; other rates are resampled, or refused
+    unless `resample`."""
     try:
         waveform, rate = sf.read(source, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as e:
-        raise AudioError(f"{name}: cannot read audio ({e})") from None
+        raise AudioError(f"{name}: cannot decode audio ({e})") from None
     if waveform.shape[1] != 1:
         raise AudioError(f"{name}: {waveform.shape[1]} channels, expected mono audio")
+    if not resample and rate != SAMPLE_RATE:
+        raise AudioError(f"{name}: sample rate {rate} Hz, expected {SAMPLE_RATE}")
     waveform = waveform[:, 0]
+    if not np.isfinite(waveform).all():
+        raise AudioError(f"{name}: audio samples contain NaN or inf")
     if rate != SAMPLE_RATE:
         from scipy.signal import resample_poly
 
@@ -61,21 +75,30 @@ def read_waveform(source, name: str) -> np.ndarray:
     return waveform
 
 
-def load_features(audio: str, utterance_cmvn: bool = True) -> np.ndarray:
+def _load_npy(source, name: str) -> np.ndarray:
+    try:
+        return np.load(source)
+    except (ValueError, OSError, EOFError) as e:
+        raise AudioError(f"{name}: cannot read .npy features ({e})") from None
+
+
+def load_features(audio: str, utterance_cmvn: bool = True, resample: bool = True) -> np.ndarray:
     """T x 80 float32 features for one manifest `audio` entry."""
-    path, slice_ptr = parse_path(audio)
+    path, slice_ptr = split_slice(audio)
+    if not os.path.isfile(path):
+        raise AudioError(f"audio file {path} does not exist")
     if slice_ptr:
         data = read_from_stored_zip(path, slice_ptr[0], slice_ptr[1])
-        if is_npy_data(data):
-            feats = np.load(io.BytesIO(data))
-        elif is_sf_audio_data(data):
-            feats = kaldi_fbank(read_waveform(io.BytesIO(data), audio))
+        if len(data) >= 3 and is_npy_data(data):
+            feats = _load_npy(io.BytesIO(data), audio)
+        elif len(data) >= 3 and is_sf_audio_data(data):
+            feats = kaldi_fbank(read_waveform(io.BytesIO(data), audio, resample))
         else:
             raise AudioError(f"{audio}: zip slice is neither .npy nor audio")
     elif path.endswith(".npy"):
-        feats = np.load(path)
+        feats = _load_npy(path, path)
     else:
-        feats = kaldi_fbank(read_waveform(path, path))
+        feats = kaldi_fbank(read_waveform(path, path, resample))
     if feats.ndim != 2 or feats.shape[1] != NUM_MEL_BINS:
         raise AudioError(f"{audio}: features of shape {feats.shape}, expected T x {NUM_MEL_BINS}")
     if feats.shape[0] == 0:
@@ -86,6 +109,69 @@ def load_features(audio: str, utterance_cmvn: bool = True) -> np.ndarray:
     if utterance_cmvn:
         feats = (feats - feats.mean(0)) / np.maximum(feats.std(0), 1e-5)
     return feats
+
+
+def header_num_frames(audio: str, resample: bool = False) -> int:
+    """Feature frames of one manifest `audio` entry, from its header alone.
+
+    Cheap enough to run on every row at start-up; faults only a full decode
+    finds (NaN samples, a corrupt stream) are reported when the row is read.
+    """
+    path, slice_ptr = split_slice(audio)
+    if not os.path.isfile(path):
+        raise AudioError(f"audio file {path} does not exist")
+    if os.path.getsize(path) == 0:
+        raise AudioError(f"audio file {path} is empty (0 bytes)")
+    with open(path, "rb") as f:
+        offset, length = slice_ptr or (0, -1)
+        f.seek(offset)
+        head = f.read(min(4096, length) if length >= 0 else 4096)
+        if head[:6] == b"\x93NUMPY" or (not slice_ptr and path.endswith(".npy")):
+            f.seek(offset)
+            shape = _npy_shape(f, audio)
+            if len(shape) != 2 or shape[1] != NUM_MEL_BINS:
+                raise AudioError(f"{audio}: features of shape {shape}, expected T x {NUM_MEL_BINS}")
+            frames = shape[0]
+        else:
+            f.seek(offset)
+            frames = _audio_frames(io.BytesIO(f.read(length)) if slice_ptr else path, audio, resample)
+    if frames == 0:
+        raise AudioError(f"{audio}: too short for one feature frame")
+    return frames
+
+
+def split_slice(audio: str):
+    """fairseq's parse_path, without its FileNotFoundError: (file, [offset, length])."""
+    if Path(audio).suffix in FEATURE_OR_SF_AUDIO_FILE_EXTENSIONS or ":" not in audio:
+        return audio, []
+    path, *slice_ptr = audio.split(":")
+    if len(slice_ptr) != 2 or not all(p.isdigit() for p in slice_ptr):
+        raise AudioError(f"{audio}: expected an audio/.npy path or zip:offset:length")
+    return path, [int(p) for p in slice_ptr]
+
+
+def _npy_shape(f, name: str):
+    try:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return read(f)[0]
+    except (ValueError, OSError, EOFError) as e:
+        raise AudioError(f"{name}: not a readable .npy file ({e})") from None
+
+
+def _audio_frames(source, name: str, resample: bool) -> int:
+    try:
+        info = sf.info(source)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
+        raise AudioError(f"{name}: not a readable audio file ({e})") from None
+    if info.channels != 1:
+        raise AudioError(f"{name}: {info.channels} channels, expected mono audio")
+    if info.samplerate != SAMPLE_RATE and not resample:
+        raise AudioError(
+            f"{name}: sample rate {info.samplerate} Hz, expected {SAMPLE_RATE} "
+            "(--resample-audio resamples other rates)"
+        )
+    return num_frames(info.frames * SAMPLE_RATE // info.samplerate)
 
 
 def num_frames(num_samples: int, sample_rate: int = SAMPLE_RATE) -> int:

@@ -11,10 +11,12 @@ import os
 
 from fairseq.data import Dictionary
 
+from wav2prompt_plugin.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 
-class LLMPathError(ValueError):
+class LLMPathError(InputError):
     pass
 
 
@@ -40,14 +42,27 @@ def load_llm_tokenizer(path: str):
         raise LLMPathError(f"cannot load the tokenizer of --llm-path {path!r}: {e}") from e
 
 
+def check_tokenizer_matches(tokenizer, llm_config, path: str) -> None:
+    """A tokenizer from another LLM gives ids the LLM never saw; its eos id and
+    size are what a save_pretrained directory lets us compare."""
+    if len(tokenizer) > llm_config.vocab_size:
+        raise LLMPathError(
+            f"the tokenizer in --llm-path {path!r} has {len(tokenizer)} tokens but the LLM only "
+            f"{llm_config.vocab_size} embeddings: tokenizer and LLM do not match"
+        )
+    eos = getattr(llm_config, "eos_token_id", None)
+    allowed = set(eos) if isinstance(eos, (list, tuple)) else {eos}
+    if eos is not None and tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in allowed:
+        raise LLMPathError(
+            f"the tokenizer in --llm-path {path!r} has eos id {tokenizer.eos_token_id} but the LLM's "
+            f"config.json says {eos}: tokenizer and LLM do not match"
+        )
+
+
 class LLMDictionary(Dictionary):
     def __init__(self, tokenizer, vocab_size: int):
         super().__init__(add_special_symbols=False)
-        if len(tokenizer) > vocab_size:
-            raise LLMPathError(
-                f"the tokenizer has {len(tokenizer)} tokens but the LLM only {vocab_size} "
-                "embeddings: tokenizer and LLM do not match"
-            )
+        vocab_size = max(vocab_size, len(tokenizer))
         pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         for idx in range(vocab_size):
             piece = pieces[idx] if idx < len(pieces) else None

@@ -5,16 +5,20 @@ Columns: ``id  audio  n_frames  tgt_text`` plus any others (``speaker``,
 frames. Relative audio paths are taken relative to the manifest's directory.
 """
 import csv
+import logging
 import os
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
-from fairseq.data.audio.audio_utils import parse_path
+from wav2prompt_plugin.data.audio_features import AudioError, split_slice
+from wav2prompt_plugin.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("id", "audio", "n_frames")
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     pass
 
 
@@ -68,34 +72,36 @@ def read_manifest(path: str, required: Sequence[str] = ()) -> Manifest:
 
 
 def _resolve(audio: str, root: str) -> str:
-    file_path, slices = parse_path(audio) if ":" in audio else (audio, [])
+    try:
+        file_path, slices = split_slice(audio)
+    except AudioError:
+        file_path, slices = audio, []  # reported with the row's other audio faults
     if os.path.isabs(file_path):
         return audio
     resolved = os.path.join(root, file_path)
     return resolved + "".join(f":{s}" for s in slices)
 
 
-def check_audio_exists(manifest: Manifest) -> None:
-    problems = []
-    for i, row in enumerate(manifest.rows):
-        file_path = parse_path(row["audio"])[0]
-        if not os.path.isfile(file_path):
-            problems.append(f"{manifest.where(i)}: audio file {file_path} does not exist")
-    _raise_if(problems, manifest.path)
-
-
-def check_nonempty(manifest: Manifest, column: str) -> None:
-    problems = [
-        f"{manifest.where(i)}: empty {column!r} for id {row['id']!r}"
-        for i, row in enumerate(manifest.rows)
-        if not row[column].strip()
+def report_bad_rows(manifest: Manifest, problems: Dict[int, List[str]], skip: bool) -> List[int]:
+    """Stop with every bad row and its reasons, or (`skip`) log them and return
+    the indices of the good rows."""
+    lines = [
+        f"{manifest.where(i)}: id {manifest.rows[i]['id']!r}: {'; '.join(reasons)}"
+        for i, reasons in sorted(problems.items())
     ]
-    _raise_if(problems, manifest.path)
-
-
-def _raise_if(problems: List[str], path: str, shown: int = 10):
-    if problems:
-        more = f"\n... and {len(problems) - shown} more" if len(problems) > shown else ""
-        raise ManifestError(
-            f"{len(problems)} bad row(s) in {path}:\n" + "\n".join(problems[:shown]) + more
+    if not skip:
+        _raise_if(lines, manifest.path, hint=" (--skip-bad-rows skips bad rows)")
+    if lines:
+        logger.warning(
+            f"{manifest.path}: skipped {len(lines)} bad row(s) of {len(manifest)} (--skip-bad-rows)"
         )
+        for line in lines:
+            logger.info(f"skipped {line}")
+    return [i for i in range(len(manifest)) if i not in problems]
+
+
+def _raise_if(problems: List[str], path: str, hint: str = ""):
+    if len(problems) == 1:
+        raise ManifestError(problems[0] + hint)
+    if problems:
+        raise ManifestError(f"{len(problems)} bad rows in {path}{hint}:\n" + "\n".join(problems))

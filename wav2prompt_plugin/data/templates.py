@@ -13,10 +13,12 @@ E_s, so speech and text prompts differ only where E_s stands.
 import string
 from typing import Iterable, List, Mapping, Optional, Tuple
 
+from wav2prompt_plugin.errors import InputError
+
 SPEECH_FIELD = "speech"
 
 
-class TemplateError(ValueError):
+class TemplateError(InputError):
     pass
 
 

@@ -7,7 +7,7 @@ import torch
 from fairseq.data import FairseqDataset, data_utils
 from fairseq.data.audio.speech_to_text_dataset import _collate_frames
 
-from wav2prompt_plugin.data.audio_features import load_features
+from wav2prompt_plugin.data.audio_features import AudioError, load_features
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,12 @@ class Wav2PromptDataset(FairseqDataset):
     targets: token ids the LLM must produce (eos appended here);
     transcripts: token ids of the transcript, U of them, for L_MSE / L_QUA
     (None when the manifest has no transcript);
-    prompts: per row, the (prefix, postfix) token ids around E_s.
+    prompts: per row, the (prefix, postfix) token ids around E_s;
+    names: per row, where it comes from (manifest line and id), for errors.
+
+    Audio that fails to decode when read (NaN samples, a corrupt stream) raises
+    an AudioError naming the row, or with `skip_bad_rows` is logged and left
+    out of its batch.
     """
 
     def __init__(
@@ -32,6 +37,10 @@ class Wav2PromptDataset(FairseqDataset):
         shuffle: bool = True,
         utterance_cmvn: bool = True,
         feature_transform=None,
+        names: Optional[List[str]] = None,
+        skip_bad_rows: bool = False,
+        resample_audio: bool = True,
+        seed: int = 1,
     ):
         self.audio = audio
         self.sizes = np.array(n_frames, dtype=np.int64)
@@ -42,6 +51,14 @@ class Wav2PromptDataset(FairseqDataset):
         self.shuffle = shuffle
         self.utterance_cmvn = utterance_cmvn
         self.feature_transform = feature_transform  # e.g. SpecAugment, training only
+        self.names = names or list(audio)
+        self.skip_bad_rows = skip_bad_rows
+        self.resample_audio = resample_audio
+        self.seed = seed
+        self.epoch = 1
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
 
     def set_prompts(self, prompts: List[tuple]):
         self.prompts = prompts
@@ -50,9 +67,18 @@ class Wav2PromptDataset(FairseqDataset):
         return len(self.audio)
 
     def __getitem__(self, index):
-        features = load_features(self.audio[index], self.utterance_cmvn)
+        try:
+            features = load_features(self.audio[index], self.utterance_cmvn, self.resample_audio)
+        except AudioError as e:
+            if not self.skip_bad_rows:
+                raise AudioError(f"{self.names[index]}: {e}") from None
+            logger.warning(f"skipped {self.names[index]}: {e}")
+            return None
         if self.feature_transform is not None:
-            features = self.feature_transform(features)
+            # seeded by (seed, epoch, row), as fairseq's masking datasets do: the
+            # same masks in any loader worker, and after resuming from a checkpoint
+            with data_utils.numpy_seed(self.seed, self.epoch, index):
+                features = self.feature_transform(features)
         features = torch.from_numpy(features)
         prefix, postfix = self.prompts[index]
         item = {
@@ -78,6 +104,7 @@ class Wav2PromptDataset(FairseqDataset):
         )
 
     def collater(self, samples):
+        samples = [s for s in samples if s is not None]  # rows skipped in __getitem__
         if len(samples) == 0:
             return {}
         target, target_lengths = self._tokens(samples, "target")
@@ -132,6 +159,13 @@ class Wav2PromptDataset(FairseqDataset):
         # longest first, ties in random (training) or manifest order
         order = np.random.permutation(len(self)) if self.shuffle else np.arange(len(self))
         return order[np.argsort(-self.sizes[order], kind="stable")]
+
+    @property
+    def can_reuse_epoch_itr_across_epochs(self):
+        # batches depend on the epoch (ties shuffled with seed + epoch): rebuild
+        # them each epoch, so a run resumed at an epoch start batches as one that
+        # never stopped
+        return False
 
     @property
     def supports_prefetch(self):

@@ -23,6 +23,7 @@ from fairseq.models import (
 )
 from omegaconf import II
 
+from wav2prompt_plugin.errors import InputError
 from wav2prompt_plugin.models.speech_encoder import (
     build_speech_encoder,
     load_encoder_weights,
@@ -35,7 +36,7 @@ from wav2prompt_plugin.modules.frozen_llm import FrozenLLMDecoder, llm_fingerpri
 logger = logging.getLogger(__name__)
 
 
-class LLMMismatchError(ValueError):
+class LLMMismatchError(InputError):
     pass
 
 

@@ -17,13 +17,14 @@ import torch
 from fairseq.models import FairseqIncrementalDecoder
 
 from wav2prompt_plugin.data.llm_dictionary import LLMPathError, check_llm_dir
+from wav2prompt_plugin.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class PromptTooLongError(ValueError):
+class PromptTooLongError(InputError):
     pass
 
 
@@ -191,6 +192,12 @@ class FrozenLLMDecoder(FairseqIncrementalDecoder):
             mask = torch.cat([state["mask"], state["mask"].new_ones(embeds.size(0), 1)], dim=1)
             positions = state["positions"][:, -1:] + 1
             cache = state["cache"]
+            if mask.size(1) > self.max_llm_positions:
+                # the prompt fitted and the hypotheses filled the LLM's context: end them
+                # (left padding gives every row the same length, so all end here)
+                logits = embeds.new_full((embeds.size(0), 1, len(self.dictionary)), float("-inf"))
+                logits[:, :, self.dictionary.eos()] = 0.0
+                return logits, {"attn": None}
         self._check_length(mask.size(1))
         out = self._run(embeds, mask, positions, cache=cache, keep=1)
         self.set_incremental_state(

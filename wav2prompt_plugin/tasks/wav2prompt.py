@@ -1,23 +1,28 @@
 """Task `wav2prompt`: speech manifests, the LLM's tokenizer and prompt templates."""
 import logging
 import os
+from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Dict, List, Optional
 
+import torch
 from fairseq.dataclass import FairseqDataclass
+from fairseq.optim.amp_optimizer import AMPOptimizer
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II
 
 from wav2prompt_plugin.bpe.llm_tokenizer import LLMTokenizerBPE
-from wav2prompt_plugin.data.llm_dictionary import LLMDictionary, check_llm_dir, load_llm_tokenizer
-from wav2prompt_plugin.data.manifest import (
-    ManifestError,
-    check_audio_exists,
-    check_nonempty,
-    read_manifest,
+from wav2prompt_plugin.data.llm_dictionary import (
+    LLMDictionary,
+    check_llm_dir,
+    check_tokenizer_matches,
+    load_llm_tokenizer,
 )
+from wav2prompt_plugin.data.audio_features import AudioError, header_num_frames
+from wav2prompt_plugin.data.manifest import ManifestError, read_manifest, report_bad_rows
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_prompt_segments
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
+from wav2prompt_plugin.modules.frozen_llm import llm_max_positions
 from wav2prompt_plugin.modules.repetition_penalty import RepetitionPenalty
 
 logger = logging.getLogger(__name__)
@@ -50,10 +55,20 @@ class Wav2PromptTaskConfig(FairseqDataclass):
                   "ignored when the manifest lacks it"},
     )
     max_source_positions: int = field(
-        default=6000, metadata={"help": "longest utterance in fbank frames (10 ms); longer ones are skipped"}
+        default=6000, metadata={"help": "longest utterance in fbank frames (10 ms); a longer one is a bad row"}
     )
     max_target_positions: int = field(
-        default=512, metadata={"help": "longest target in LLM tokens; longer ones are skipped"}
+        default=512, metadata={"help": "longest training target in LLM tokens; a longer one is a bad row"}
+    )
+    skip_bad_rows: bool = field(
+        default=False,
+        metadata={"help": "skip manifest rows with bad audio or text, with a logged count, instead of "
+                  "stopping at start-up with the list of them"},
+    )
+    resample_audio: bool = field(
+        default=False,
+        metadata={"help": "resample audio of any sample rate to 16 kHz; without it a rate other "
+                  "than 16 kHz is a bad row"},
     )
     utterance_cmvn: bool = field(
         default=True, metadata={"help": "normalise each utterance's features to zero mean, unit variance"}
@@ -87,10 +102,12 @@ def spec_augment(settings: str):
 
 @register_task("wav2prompt", dataclass=Wav2PromptTaskConfig)
 class Wav2PromptTask(FairseqTask):
-    def __init__(self, cfg: Wav2PromptTaskConfig, tokenizer, dictionary: LLMDictionary):
+    def __init__(self, cfg: Wav2PromptTaskConfig, tokenizer, dictionary: LLMDictionary,
+                 llm_max_positions: Optional[int] = None):
         super().__init__(cfg)
         self.tokenizer = tokenizer
         self.dictionary = dictionary
+        self.llm_max_positions = llm_max_positions
         self.train_template = PromptTemplate(cfg.train_template)
         self.gen_template = PromptTemplate(cfg.gen_template or cfg.train_template)
         self.manifests = {}
@@ -101,12 +118,13 @@ class Wav2PromptTask(FairseqTask):
         from transformers import AutoConfig
 
         tokenizer = load_llm_tokenizer(cfg.llm_path)
-        vocab_size = AutoConfig.from_pretrained(check_llm_dir(cfg.llm_path)).vocab_size
-        dictionary = LLMDictionary(tokenizer, max(vocab_size, len(tokenizer)))
+        llm_config = AutoConfig.from_pretrained(check_llm_dir(cfg.llm_path))
+        check_tokenizer_matches(tokenizer, llm_config, cfg.llm_path)
+        dictionary = LLMDictionary(tokenizer, llm_config.vocab_size)
         PromptTemplate(cfg.train_template)  # fail at start-up, not at the first batch
         PromptTemplate(cfg.gen_template or cfg.train_template)
         logger.info(f"LLM vocabulary: {len(dictionary)} tokens from {cfg.llm_path}")
-        return cls(cfg, tokenizer, dictionary)
+        return cls(cfg, tokenizer, dictionary, llm_max_positions(llm_config))
 
     @property
     def source_dictionary(self):
@@ -117,7 +135,7 @@ class Wav2PromptTask(FairseqTask):
         return self.dictionary
 
     def max_positions(self):
-        return None  # over-long utterances are dropped in load_dataset, with a count
+        return None  # over-long utterances are bad rows in load_dataset
 
     @property
     def template(self) -> PromptTemplate:
@@ -133,27 +151,18 @@ class Wav2PromptTask(FairseqTask):
         manifest = read_manifest(path, required=[self.cfg.target_column])
         for template in (self.train_template, self.gen_template):
             template.check_columns(manifest.columns, f"manifest {path}")
-        check_nonempty(manifest, self.cfg.target_column)
         has_transcript = bool(self.cfg.transcript_column) and (
             self.cfg.transcript_column in manifest.columns
         )
-        if has_transcript:
-            check_nonempty(manifest, self.cfg.transcript_column)
-        check_audio_exists(manifest)
-
         targets = self.encode_column(manifest, self.cfg.target_column)
         transcripts = self.encode_column(manifest, self.cfg.transcript_column) if has_transcript else None
-        keep = [
-            i for i, row in enumerate(manifest.rows)
-            if int(row["n_frames"]) <= self.cfg.max_source_positions
-            and len(targets[i]) + 1 <= self.cfg.max_target_positions
-        ]
-        if len(keep) < len(manifest):
-            logger.warning(
-                f"{path}: skipped {len(manifest) - len(keep)} of {len(manifest)} utterances over "
-                f"--max-source-positions {self.cfg.max_source_positions} frames or "
-                f"--max-target-positions {self.cfg.max_target_positions} tokens"
-            )
+        prompts = self.encode_prompts(manifest.rows, self.template)
+        # fairseq-generate passes task_cfg; its targets are references, not trained on
+        training = task_cfg is None
+        problems = self.bad_rows(manifest, targets, transcripts, prompts, training)
+        keep = report_bad_rows(manifest, problems, self.cfg.skip_bad_rows)
+        if not keep:
+            raise ManifestError(f"manifest {path} has no usable rows")
         manifest.rows = [manifest.rows[i] for i in keep]
         manifest.line_numbers = [manifest.line_numbers[i] for i in keep]
         self.manifests[split] = manifest
@@ -163,23 +172,64 @@ class Wav2PromptTask(FairseqTask):
             n_frames=[int(r["n_frames"]) for r in manifest.rows],
             targets=[targets[i] for i in keep],
             transcripts=None if transcripts is None else [transcripts[i] for i in keep],
-            prompts=self.encode_prompts(manifest.rows, self.template),
+            prompts=[prompts[i] for i in keep],
             dictionary=self.dictionary,
             shuffle=is_train,
             utterance_cmvn=self.cfg.utterance_cmvn,
             feature_transform=spec_augment(self.cfg.spec_augment) if is_train else None,
+            names=[f"{manifest.where(i)}: id {r['id']!r}" for i, r in enumerate(manifest.rows)],
+            skip_bad_rows=self.cfg.skip_bad_rows,
+            resample_audio=self.cfg.resample_audio,
+            seed=self.cfg.seed,
         )
         logger.info(f"{path}: {len(keep)} utterances, template {self.template.text!r}")
+
+    def bad_rows(self, manifest, targets, transcripts, prompts, training: bool) -> Dict[int, List[str]]:
+        """Reasons, per row index, why a row cannot be used; header reads only."""
+        cfg = self.cfg
+        texts = {cfg.target_column: targets}
+        if transcripts is not None:
+            texts[cfg.transcript_column] = transcripts
+        # text of the tokens: a transcript of zero-width or control characters
+        # becomes a lone word-boundary piece, which is no text either
+        decoded = {c: self.tokenizer.batch_decode(ids, skip_special_tokens=True) for c, ids in texts.items()}
+        problems = defaultdict(list)
+        for i, row in enumerate(manifest.rows):
+            for column, ids in texts.items():
+                if not row[column].strip():
+                    problems[i].append(f"empty {column!r}")
+                elif not ids[i] or not decoded[column][i].strip():
+                    problems[i].append(f"{column!r} {row[column]!r} tokenizes to no text")
+            listed = int(row["n_frames"])
+            try:
+                frames = header_num_frames(row["audio"], cfg.resample_audio)
+                if abs(frames - listed) > max(2, listed // 100):
+                    problems[i].append(
+                        f"n_frames {listed}, but the audio has {frames} frames "
+                        "(truncated audio, or n_frames not in 10 ms frames)"
+                    )
+            except AudioError as e:
+                problems[i].append(str(e))
+            if listed > cfg.max_source_positions:
+                problems[i].append(f"{listed} frames > --max-source-positions {cfg.max_source_positions}")
+            if not training:
+                continue
+            if len(targets[i]) + 1 > cfg.max_target_positions:
+                problems[i].append(
+                    f"{len(targets[i]) + 1} target tokens > --max-target-positions {cfg.max_target_positions}"
+                )
+            if transcripts is not None and self.llm_max_positions:
+                # in training E_s has exactly as many vectors as the transcript has tokens
+                length = len(prompts[i][0]) + len(transcripts[i]) + len(prompts[i][1]) + len(targets[i])
+                if length > self.llm_max_positions:
+                    problems[i].append(
+                        f"LLM input of {length} positions > the LLM's maximum {self.llm_max_positions}"
+                    )
+        return problems
 
     def encode_column(self, manifest, column: str) -> List[List[int]]:
         texts = [row[column].strip() for row in manifest.rows]
         ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
-        empty = [i for i, x in enumerate(ids) if len(x) == 0]
-        if empty:
-            raise ManifestError(
-                f"{manifest.where(empty[0])}: {column!r} of id {manifest.rows[empty[0]]['id']!r} "
-                "tokenizes to nothing"
-            )
         return [list(x) for x in ids]
 
     def encode_prompts(self, rows, template: PromptTemplate):
@@ -208,6 +258,33 @@ class Wav2PromptTask(FairseqTask):
         return super().build_generator(
             models, args, seq_gen_cls=seq_gen_cls, extra_gen_cls_kwargs=extra_gen_cls_kwargs, **kwargs
         )
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        """fairseq's train_step, except that a batch whose loss is not finite is
+        skipped with a log line: no backward, so no gradient and, when no other
+        batch of the update contributes, no optimizer step (the update counter
+        still advances). fairseq would stop with FloatingPointError in fp32/bf16
+        (with --fp16 its loss scaler skips overflowing gradients itself)."""
+        model.train()
+        model.set_num_updates(update_num)
+        with torch.autograd.profiler.record_function("forward"):
+            with torch.autocast("cuda", enabled=isinstance(optimizer, AMPOptimizer)):
+                loss, sample_size, logging_output = criterion(model, sample)
+        if ignore_grad:
+            loss *= 0
+        if not torch.isfinite(loss):
+            ids = sample["id"].tolist()
+            logger.warning(
+                f"update {update_num + 1}: non-finite loss ({loss.item()}) on a batch of "
+                f"{len(ids)} utterances (dataset indices {ids}); batch skipped"
+            )
+            if torch.distributed.is_initialized():
+                # DDP all-reduces in backward: every rank must run one, here with zero gradients
+                optimizer.backward(sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0)
+            return loss.detach(), 0, {k: 0 for k in logging_output}
+        with torch.autograd.profiler.record_function("backward"):
+            optimizer.backward(loss)
+        return loss, sample_size, logging_output
 
     def build_model(self, cfg, from_checkpoint=False):
         model = super().build_model(cfg, from_checkpoint)
