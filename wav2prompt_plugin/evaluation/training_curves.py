@@ -1,5 +1,6 @@
 """Training curves from fairseq's `--log-format json` logs, as a PNG."""
 import json
+import os
 from typing import Dict, List
 
 
@@ -55,3 +56,17 @@ def plot_curves(series: Dict[str, List[Dict[str, float]]], terms: Dict[str, List
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_experiment_curves(exp_dir: str, terms: Dict[str, List[str]], name: str = "training_curves.png"):
+    """Curves of every run `exp_dir/<run>/train.log` that exists; the PNG's name, or None."""
+    logs = {}
+    for run in terms:
+        path = os.path.join(exp_dir, run, "train.log")
+        if os.path.isfile(path):
+            # runs shorter than --log-interval updates log once per epoch only
+            logs[run] = read_fairseq_log(path, "train_inner") or read_fairseq_log(path, "train")
+    if not any(logs.values()):
+        return None
+    plot_curves(logs, terms, os.path.join(exp_dir, name))
+    return name

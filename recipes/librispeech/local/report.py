@@ -13,7 +13,7 @@ import os
 import torch
 
 from wav2prompt_plugin.evaluation.report import load_results, metrics_table, save_results
-from wav2prompt_plugin.evaluation.training_curves import plot_curves, read_fairseq_log
+from wav2prompt_plugin.evaluation.training_curves import plot_experiment_curves
 
 CURVES = {"ctc": ["loss"], "wav2prompt": ["loss", "ce", "mse", "qua"]}
 
@@ -44,14 +44,9 @@ def main():
         if os.path.isfile(checkpoint):
             params[label] = trained_parameters(checkpoint)
     results["parameters"] = params
-    logs = {}
-    for run in CURVES:
-        path = os.path.join(args.exp, run, "train.log")
-        if os.path.isfile(path):
-            logs[run] = read_fairseq_log(path, "train_inner") or read_fairseq_log(path, "train")
-    if any(logs.values()):
-        plot_curves(logs, CURVES, os.path.join(args.exp, "training_curves.png"))
-        results["training_curves"] = "training_curves.png"
+    curves = plot_experiment_curves(args.exp, CURVES)
+    if curves:
+        results["training_curves"] = curves
     save_results(args.exp, results)
     print(metrics_table(results.get("systems", {})))
     print(f"\nfull report: {os.path.join(args.exp, 'results.md')}")
