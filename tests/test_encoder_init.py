@@ -96,3 +96,45 @@ def test_projector_starts_at_the_llm_embedding_scale(speech_data, tiny_llm):
         target = embedding_rms(model.decoder.llm)
         ratio = float(out.pow(2).mean().sqrt()) / target
         assert (0.8 if hidden == 0 else 0.3) < ratio < 1.25, (hidden, ratio)
+
+
+def test_auxiliary_ctc_matches_the_ctc_stage(ctc_checkpoint, speech_data, tiny_llm):
+    """With --ctc-head, Wav2Prompt takes the CTC head from the CTC checkpoint and
+    its auxiliary CTC term is the CTC stage's loss on the same batch; the terms
+    reach the encoder, the head and the CIF predictor."""
+    from fairseq import checkpoint_utils
+
+    from wav2prompt_plugin.criterions.speech_encoder_ctc import SpeechEncoderCtcCriterion
+    from wav2prompt_plugin.criterions.wav2prompt import Wav2PromptCriterion
+    from wav2prompt_plugin.models.speech_encoder_ctc import SpeechEncoderCtcConfig
+    from wav2prompt_plugin.models.wav2prompt import Wav2PromptConfig
+
+    task, w2p = build(speech_data, tiny_llm, Wav2PromptConfig, ctc_head=True)
+    w2p.encoder.load_speech_encoder(ctc_checkpoint)
+    _, ctc_model = build(speech_data, tiny_llm, SpeechEncoderCtcConfig)
+    ctc_model.load_state_dict(checkpoint_utils.load_checkpoint_to_cpu(ctc_checkpoint)["model"])
+    task.load_dataset("train")
+    dataset = task.dataset("train")
+    sample = dataset.collater([dataset[i] for i in range(4)])
+    w2p.eval(), ctc_model.eval()  # no dropout: both encoders compute the same frames
+    _, _, reference = SpeechEncoderCtcCriterion(task, cif_align_weight=0.0)(ctc_model, sample)
+    criterion = Wav2PromptCriterion(task, ctc_weight=0.5, cif_align_weight=0.5)
+    loss, _, log = criterion(w2p, sample)
+    torch.testing.assert_close(log["ctc"], reference["ctc"], rtol=1e-4, atol=1e-3)
+    assert float(log["cif_align"]) > 0
+    loss.backward()
+    for name in ("encoder.ctc_proj.weight", "encoder.cif_weights.proj.weight",
+                 "encoder.speech_encoder.transformer_layers.0.fc1.weight"):
+        assert w2p.get_parameter(name).grad.abs().sum() > 0, name
+
+
+def test_auxiliary_ctc_needs_the_head(speech_data, tiny_llm):
+    from wav2prompt_plugin.criterions.wav2prompt import Wav2PromptCriterion
+    from wav2prompt_plugin.models.wav2prompt import Wav2PromptConfig
+
+    task, w2p = build(speech_data, tiny_llm, Wav2PromptConfig)
+    task.load_dataset("train")
+    dataset = task.dataset("train")
+    sample = dataset.collater([dataset[i] for i in range(2)])
+    with pytest.raises(ValueError, match="--ctc-head"):
+        Wav2PromptCriterion(task, ctc_weight=1.0)(w2p, sample)

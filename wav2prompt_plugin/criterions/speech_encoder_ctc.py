@@ -19,6 +19,24 @@ from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass
 
 
+def ctc_loss(lprobs, input_lengths, tokens, token_lengths, blank):
+    """Summed CTC. lprobs: T x B x V+1; tokens: B x U right-padded (beyond token_lengths)."""
+    valid = torch.arange(tokens.size(1), device=tokens.device) < token_lengths.unsqueeze(1)
+    return F.ctc_loss(lprobs.float(), tokens[valid], input_lengths, token_lengths,
+                      blank=blank, reduction="sum", zero_infinity=True)
+
+
+def cif_spike_alignment(alpha, lprobs, padding, blank):
+    """sum_t (alpha_t - (1 - p_blank(t)))^2, against detached CTC posteriors.
+
+    alpha: B x T (0 on padding); lprobs: T x B x V+1; padding: B x T or None.
+    """
+    spikes = 1 - lprobs[..., blank].detach().float().exp().t()  # B x T
+    if padding is not None:
+        spikes = spikes.masked_fill(padding, 0.0)
+    return (alpha.float() - spikes).pow(2).sum()
+
+
 @dataclass
 class SpeechEncoderCtcCriterionConfig(FairseqDataclass):
     cif_align_weight: float = field(
@@ -44,20 +62,16 @@ class SpeechEncoderCtcCriterion(FairseqCriterion):
         target = sample["target"]
         valid = target.ne(self.padding_idx) & target.ne(self.task.target_dictionary.eos())
         target_lengths = valid.long().sum(-1)
-        loss = F.ctc_loss(
-            lprobs, target[valid], input_lengths, target_lengths,
-            blank=model.blank, reduction="sum", zero_infinity=True,
-        )
+        # targets are right-padded and end in eos, so the first U of each row are its tokens
+        loss = ctc_loss(lprobs, input_lengths, target, target_lengths, model.blank)
         ntokens = int(target_lengths.sum())
         log = {"ctc": loss.detach(), "ntokens": ntokens, "nsentences": sample["nsentences"],
                "sample_size": ntokens}
         if self.cif_align_weight > 0:
             alpha = net_output["cif_alpha"].float()  # B x T, 0 on padding
-            spikes = 1 - lprobs[..., model.blank].detach().exp().t()  # B x T
-            if padding is not None:
-                spikes = spikes.masked_fill(padding, 0.0)
             weight_sum = alpha.sum(-1)
-            align = (alpha - spikes).pow(2).sum() + (weight_sum - target_lengths.to(alpha)).abs().sum()
+            align = (cif_spike_alignment(alpha, lprobs, padding, model.blank)
+                     + (weight_sum - target_lengths.to(alpha)).abs().sum())
             loss = loss + self.cif_align_weight * align
             predicted = weight_sum.round().long()  # ~ what inference fires (tail >= 0.5)
             log.update(cif_align=align.detach(),

@@ -10,6 +10,13 @@
   by orders of magnitude).
 - L_QUA: |sum_t alpha_t - U|, U = transcript tokens, on the unscaled weights.
 
+Two optional terms are our addition, not the paper's (both need the model's
+`--ctc-head`): `ctc_weight` * CTC over the transcript's LLM tokens on the
+encoder output, which keeps the encoder's frames token-discriminative while
+L_CE pulls on them through the LLM; `cif_align_weight` * sum_t (alpha_t -
+(1 - p_blank(t)))^2, which keeps CIF firing on CTC's token spikes (the loss
+that trains the predictor beside CTC in `speech_encoder_ctc`).
+
 Each term is computed per target token, per prompt vector, per utterance
 respectively, and the total is scaled by `sample_size` so fairseq's
 normalisation yields these means.
@@ -23,6 +30,7 @@ from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
+from wav2prompt_plugin.criterions.speech_encoder_ctc import cif_spike_alignment, ctc_loss
 from wav2prompt_plugin.errors import InputError
 
 
@@ -39,26 +47,41 @@ class Wav2PromptCriterionConfig(FairseqDataclass):
         metadata={"help": "plain: the paper's MSE; normalized: MSE / mean squared embedding "
                   "norm per dimension (independent of the LLM's embedding scale)"},
     )
+    ctc_weight: float = field(
+        default=0.0, metadata={"help": "weight of an auxiliary CTC loss on the transcript (needs the "
+                               "model's --ctc-head; not in the paper)"}
+    )
+    cif_align_weight: float = field(
+        default=0.0, metadata={"help": "weight of the CIF weights' alignment to CTC's token spikes "
+                               "(needs --ctc-head; not in the paper)"}
+    )
 
 
 @register_criterion("wav2prompt", dataclass=Wav2PromptCriterionConfig)
 class Wav2PromptCriterion(FairseqCriterion):
-    def __init__(self, task, mse_weight=1.0, qua_weight=1.0, mse_type="normalized"):
+    def __init__(self, task, mse_weight=1.0, qua_weight=1.0, mse_type="normalized",
+                 ctc_weight=0.0, cif_align_weight=0.0):
         super().__init__(task)
         self.mse_weight = mse_weight
         self.qua_weight = qua_weight
         self.mse_type = mse_type
+        self.ctc_weight = ctc_weight
+        self.cif_align_weight = cif_align_weight
+
+    @property
+    def uses_ctc(self):
+        return self.ctc_weight > 0 or self.cif_align_weight > 0
 
     @property
     def uses_transcript(self):
-        return self.mse_weight > 0 or self.qua_weight > 0
+        return self.mse_weight > 0 or self.qua_weight > 0 or self.uses_ctc
 
     def forward(self, model, sample, reduce=True):
         transcript_lengths = sample.get("transcript_lengths")
         if self.uses_transcript and transcript_lengths is None:
             raise MissingTranscriptError(
-                "--mse-weight/--qua-weight need a transcript, but the manifest has no "
-                "--transcript-column; set both weights to 0 to train on CE alone"
+                "--mse-weight/--qua-weight/--ctc-weight/--cif-align-weight need a transcript, but "
+                "the manifest has no --transcript-column; set them to 0 to train on CE alone"
             )
         logits, extra = model(**sample["net_input"], transcript_lengths=transcript_lengths)
         encoder_out = extra["encoder_out"]
@@ -67,6 +90,10 @@ class Wav2PromptCriterion(FairseqCriterion):
             raise ValueError(
                 f"--mse-weight/--qua-weight need a CIF model; {type(model).__name__} has none, "
                 "set both weights to 0"
+            )
+        if self.uses_ctc and "ctc_logits" not in encoder_out:
+            raise ValueError(
+                "--ctc-weight/--cif-align-weight need a CTC head on the encoder: train with --ctc-head"
             )
         target = sample["target"]
         pad = self.padding_idx
@@ -98,6 +125,16 @@ class Wav2PromptCriterion(FairseqCriterion):
                 cif_len_exact=int(length_error.eq(0).sum()),
                 cif_len_abs_err=int(length_error.sum()),
             )
+        if self.uses_ctc:
+            lprobs = encoder_out["ctc_logits"][0].float().log_softmax(-1).transpose(0, 1)  # T x B x V+1
+            blank = lprobs.size(-1) - 1
+            frame_lengths = encoder_out["frame_lengths"][0]
+            ctc = ctc_loss(lprobs, frame_lengths, sample["transcript"], transcript_lengths, blank)
+            padding = (torch.arange(lprobs.size(0), device=lprobs.device).unsqueeze(0)
+                       >= frame_lengths.unsqueeze(1))
+            align = cif_spike_alignment(encoder_out["cif_alpha"][0], lprobs, padding, blank)
+            loss = loss + (self.ctc_weight * ctc + self.cif_align_weight * align) / ntokens
+            log.update(ctc=ctc.detach(), cif_align=align.detach())
         log["loss"] = loss.detach() * ntokens
         return loss * ntokens, ntokens, log
 
@@ -146,6 +183,9 @@ class Wav2PromptCriterion(FairseqCriterion):
             metrics.log_scalar(
                 "cif_len_err", total("cif_len_abs_err") / max(nsentences, 1), nsentences, round=3
             )
+        if any("ctc" in log for log in logging_outputs):
+            metrics.log_scalar("ctc", total("ctc") / max(ntokens, 1), ntokens, round=3)
+            metrics.log_scalar("cif_align", total("cif_align") / max(ntokens, 1), ntokens, round=3)
 
     @staticmethod
     def logging_outputs_can_be_summed() -> bool:

@@ -108,8 +108,10 @@ class EncoderLLMModel(LLMIdentityMixin, FairseqEncoderDecoderModel):
 
     def forward(self, src_tokens, src_lengths, prev_output_tokens, transcript_lengths=None, **prompt):
         """transcript_lengths is accepted (the task supplies it) and unused: nothing is tied to U."""
-        encoder_out = self.encoder(src_tokens, src_lengths, **prompt)
-        logits, extra = self.decoder(prev_output_tokens, encoder_out=encoder_out)
+        bf16 = getattr(self.encoder.cfg, "autocast_bf16", False)
+        with torch.autocast(src_tokens.device.type, torch.bfloat16, enabled=bf16):
+            encoder_out = self.encoder(src_tokens, src_lengths, **prompt)
+            logits, extra = self.decoder(prev_output_tokens, encoder_out=encoder_out)
         extra["encoder_out"] = encoder_out
         return logits, extra
 

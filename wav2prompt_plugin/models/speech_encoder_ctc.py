@@ -13,6 +13,7 @@ instead of learning token boundaries from L_QUA's utterance-level count alone.
 """
 from dataclasses import dataclass, field
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fairseq.models import BaseFairseqModel, register_model, register_model_architecture
@@ -38,6 +39,7 @@ class SpeechEncoderCtcModel(BaseFairseqModel):
         self.ctc_proj = nn.Linear(cfg.encoder_embed_dim, vocab_size + 1)
         self.cif_weights = CifWeightPredictor(cfg.encoder_embed_dim, cfg.cif_conv_kernel_size, cfg.dropout)
         self.blank = vocab_size
+        self.autocast_bf16 = getattr(cfg, "autocast_bf16", False)  # older checkpoints lack it
 
     @classmethod
     def build_model(cls, cfg, task):
@@ -48,14 +50,15 @@ class SpeechEncoderCtcModel(BaseFairseqModel):
         self.encoder.set_num_updates(num_updates)
 
     def forward(self, src_tokens, src_lengths, **unused):
-        encoded = self.encoder(src_tokens, src_lengths)
-        hidden = encoded["encoder_out"][0]  # T x B x C
-        padding = encoded["encoder_padding_mask"][0] if encoded["encoder_padding_mask"] else None
-        return {
-            "logits": self.ctc_proj(hidden),  # T x B x V+1
-            "padding_mask": padding,  # B x T
-            "cif_alpha": self.cif_weights(hidden.detach().transpose(0, 1), padding),  # B x T
-        }
+        with torch.autocast(src_tokens.device.type, torch.bfloat16, enabled=self.autocast_bf16):
+            encoded = self.encoder(src_tokens, src_lengths)
+            hidden = encoded["encoder_out"][0]  # T x B x C
+            padding = encoded["encoder_padding_mask"][0] if encoded["encoder_padding_mask"] else None
+            return {
+                "logits": self.ctc_proj(hidden),  # T x B x V+1
+                "padding_mask": padding,  # B x T
+                "cif_alpha": self.cif_weights(hidden.detach().transpose(0, 1), padding),  # B x T
+            }
 
     def get_normalized_probs(self, net_output, log_probs, sample=None):
         logits = net_output["logits"].float()

@@ -65,6 +65,10 @@ class SpeechEncoderConfig(FairseqDataclass):
     encoder_freezing_updates: int = field(
         default=0, metadata={"help": "keep the speech encoder frozen for this many updates"}
     )
+    autocast_bf16: bool = field(
+        default=False, metadata={"help": "run the forward pass under torch.autocast in bf16 (weights, optimizer "
+                                 "and losses stay fp32)"}
+    )
     max_source_positions: int = II("task.max_source_positions")
 
 
@@ -85,12 +89,14 @@ class Wav2PromptConfig(SpeechEncoderConfig):
         default=False, metadata={"help": "recompute the frozen LLM's layer activations in the backward "
                                  "pass instead of keeping them (less memory, about one more LLM forward)"}
     )
-    autocast_bf16: bool = field(
-        default=False, metadata={"help": "run the training forward pass under torch.autocast in bf16"}
-    )
     encoder_init_checkpoint: str = field(
         default="", metadata={"help": "fairseq checkpoint (S2T ASR or Wav2Prompt) whose speech "
                               "encoder initialises this one at the start of training"}
+    )
+    ctc_head: bool = field(
+        default=False, metadata={"help": "a CTC head over the LLM's tokens on the encoder output, for "
+                                 "the criterion's auxiliary --ctc-weight (initialised with the encoder "
+                                 "from a speech_encoder_ctc checkpoint; unused at inference)"}
     )
 
 
@@ -120,7 +126,8 @@ def embedding_rms(llm) -> float:
 class Wav2PromptEncoder(PromptEncoder):
     """fbank -> speech encoder -> CIF -> projection: the speech prompt E_s."""
 
-    def __init__(self, cfg: Wav2PromptConfig, llm_embed_dim: int, llm_embed_rms: float = None):
+    def __init__(self, cfg: Wav2PromptConfig, llm_embed_dim: int, llm_embed_rms: float = None,
+                 vocab_size: int = None):
         super().__init__(None)
         self.cfg = cfg
         self.speech_encoder = build_speech_encoder(cfg)
@@ -128,6 +135,10 @@ class Wav2PromptEncoder(PromptEncoder):
         self.projector = build_projector(
             cfg.encoder_embed_dim, llm_embed_dim, cfg.projector_hidden_dim, llm_embed_rms
         )
+        # the blank is one extra unit after the LLM vocabulary, as in speech_encoder_ctc
+        with_ctc = getattr(cfg, "ctc_head", False)  # older checkpoints lack the option
+        self.ctc_proj = nn.Linear(cfg.encoder_embed_dim, vocab_size + 1) if with_ctc else None
+        self.ctc_blank = vocab_size
 
     def load_speech_encoder(self, path: str):
         """The speech encoder, and the CIF weight predictor where the checkpoint
@@ -138,6 +149,10 @@ class Wav2PromptEncoder(PromptEncoder):
         if cif:
             self.cif_weights.load_state_dict(cif)
             logger.info(f"CIF weight predictor initialised from {path}")
+        ctc = weights_under(state, ("ctc_proj.", "encoder.ctc_proj."))
+        if self.ctc_proj is not None and ctc:
+            self.ctc_proj.load_state_dict(ctc)
+            logger.info(f"CTC head initialised from {path}")
 
     def set_num_updates(self, num_updates):
         super().set_num_updates(num_updates)
@@ -155,8 +170,16 @@ class Wav2PromptEncoder(PromptEncoder):
             self.cfg.cif_threshold, self.cfg.cif_tail_threshold,
         )
         speech_prompt = self.projector(cif.fired) * cif.fired_mask.unsqueeze(-1).to(cif.fired)
-        # E_s: B x U' x D_llm; cif_weight_sum: B, unscaled sum of alpha (for L_QUA)
-        return self.prompt_out(speech_prompt, cif.num_fired, prompt, cif_weight_sum=cif.weight_sum)
+        extra = {"cif_weight_sum": cif.weight_sum}  # B, unscaled sum of alpha (for L_QUA)
+        if self.ctc_proj is not None and transcript_lengths is not None:  # training: auxiliary CTC
+            extra["ctc_logits"] = self.ctc_proj(hidden)  # B x T' x V+1
+            extra["cif_alpha"] = alpha  # B x T', unscaled
+            extra["frame_lengths"] = (
+                (~padding).long().sum(-1) if padding is not None
+                else hidden.new_full((hidden.size(0),), hidden.size(1), dtype=torch.long)
+            )
+        # E_s: B x U' x D_llm
+        return self.prompt_out(speech_prompt, cif.num_fired, prompt, **extra)
 
 
 class LLMIdentityMixin:
@@ -201,7 +224,7 @@ class Wav2PromptModel(LLMIdentityMixin, FairseqEncoderDecoderModel):
         # checkpoints saved before these options existed lack them
         checkpointing = getattr(cfg, "llm_activation_checkpointing", False)
         decoder = FrozenLLMDecoder(task.target_dictionary, llm, checkpointing)
-        encoder = Wav2PromptEncoder(cfg, decoder.embed_dim, embedding_rms(llm))
+        encoder = Wav2PromptEncoder(cfg, decoder.embed_dim, embedding_rms(llm), len(task.target_dictionary))
         model = cls(encoder, decoder)
         model.register_llm_identity(task.cfg.llm_path, llm)
         trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
