@@ -162,3 +162,16 @@ def test_cascade_asr_with_fairseq_speech_to_text(speech_data, tmp_path, monkeypa
     with open(hyps) as f:
         ids = [r["id"] for r in csv.DictReader(f, delimiter="\t")]
     assert ids == [f"dev_{i}" for i in range(4)]
+
+
+def test_wall_clock_counts_only_the_longest_of_concurrent_branches():
+    from wav2prompt_plugin.evaluation.report import render, wall_seconds
+
+    seconds = {"1. world": 1.0, "2. llm": 500.0, "3. speech": 100.0, "4. encoder_init": 450.0,
+               "5. wav2prompt": 800.0}
+    assert wall_seconds(seconds) == 1851.0
+    side_by_side = [["2. llm"], ["3. speech", "4. encoder_init"]]
+    assert wall_seconds(seconds, side_by_side) == 1351.0
+    assert wall_seconds({**seconds, "2. llm": 600.0}, side_by_side) == 1401.0
+    text = render({"systems": {}, "stage_seconds": seconds, "concurrent_stages": side_by_side})
+    assert "**1351**" in text and "2. llm ‖ 3. speech + 4. encoder_init" in text

@@ -138,3 +138,15 @@ def test_auxiliary_ctc_needs_the_head(speech_data, tiny_llm):
     sample = dataset.collater([dataset[i] for i in range(2)])
     with pytest.raises(ValueError, match="--ctc-head"):
         Wav2PromptCriterion(task, ctc_weight=1.0)(w2p, sample)
+
+
+def test_a_model_without_the_ctc_head_loads_one_trained_with_it(speech_data, tiny_llm):
+    """Fine-tuning (--finetune-from-model) may drop the training-only CTC head."""
+    from wav2prompt_plugin.models.wav2prompt import Wav2PromptConfig
+
+    _, with_head = build(speech_data, tiny_llm, Wav2PromptConfig, ctc_head=True)
+    _, without = build(speech_data, tiny_llm, Wav2PromptConfig)
+    without.load_state_dict(with_head.state_dict())
+    torch.testing.assert_close(without.encoder.projector.weight, with_head.encoder.projector.weight)
+    with pytest.raises(RuntimeError, match="ctc_proj"):
+        with_head.load_state_dict(without.state_dict())

@@ -24,6 +24,16 @@ METRIC_NAMES = {
 }
 
 
+def wall_seconds(stage_seconds: dict, concurrent=None) -> float:
+    """Wall-clock seconds of a run: stage times add up, except that of branches
+    that ran side by side (lists of stage names) only the longest counts."""
+    total = sum(stage_seconds.values())
+    if concurrent:
+        branches = [sum(stage_seconds.get(name, 0.0) for name in branch) for branch in concurrent]
+        total += max(branches) - sum(branches)
+    return total
+
+
 def ordered_systems(systems: Dict) -> list:
     """Zero-shot systems in SYSTEM_ORDER, then the fine-tuned ones (<system>_ft<N>) by N."""
     def key(name):
@@ -79,10 +89,14 @@ def render(results: Dict) -> str:
                 "never saw in training.", "",
                 following_table(results["instruction_following"]), ""]
     if results.get("stage_seconds"):
-        total = sum(results["stage_seconds"].values())
+        concurrent = results.get("concurrent_stages")
+        total = wall_seconds(results["stage_seconds"], concurrent)
         out += ["## Stage times", "", "| stage | seconds |", "|---|---|"]
         out += [f"| {k} | {v:.0f} |" for k, v in results["stage_seconds"].items()]
-        out += [f"| **total** | **{total:.0f}** ({total / 60:.1f} min) |", ""]
+        label = "total"
+        if concurrent:
+            label += " (wall clock; side by side: " + " ‖ ".join(" + ".join(b) for b in concurrent) + ")"
+        out += [f"| **{label}** | **{total:.0f}** ({total / 60:.1f} min) |", ""]
     if results.get("parameters"):
         out += ["## Parameters", "", "| part | parameters |", "|---|---|"]
         out += [f"| {k} | {v:,} |" for k, v in results["parameters"].items()]

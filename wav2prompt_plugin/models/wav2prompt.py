@@ -232,6 +232,11 @@ class Wav2PromptModel(LLMIdentityMixin, FairseqEncoderDecoderModel):
         logger.info(f"wav2prompt: {trained:,} trained parameters, frozen LLM {frozen:,}")
         return model
 
+    def load_state_dict(self, state_dict, strict=True, model_cfg=None, args=None):
+        if self.encoder.ctc_proj is None:  # the auxiliary CTC head only trains: fine-tune without it
+            state_dict = {k: v for k, v in state_dict.items() if not k.startswith("encoder.ctc_proj.")}
+        return super().load_state_dict(state_dict, strict=strict, model_cfg=model_cfg, args=args)
+
     def forward(self, src_tokens, src_lengths, prev_output_tokens, transcript_lengths=None, **prompt):
         bf16 = getattr(self.encoder.cfg, "autocast_bf16", False)
         with torch.autocast(src_tokens.device.type, torch.bfloat16, enabled=bf16):

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from paper_claims import check_claims
-from wav2prompt_plugin.evaluation.report import load_results, metrics_table, save_results
+from wav2prompt_plugin.evaluation.report import load_results, metrics_table, save_results, wall_seconds
 from wav2prompt_plugin.evaluation.training_curves import plot_experiment_curves
 
 CURVES = {"ctc": ["loss"], "wav2prompt": ["loss", "ce", "mse", "qua", "cif_len_exact"],
@@ -45,6 +45,10 @@ def main():
         results["notes"] = "\n".join(["## The paper's claims, in the miniature", ""] + claims)
     with open(os.path.join(args.exp, "stage_seconds.json")) as f:
         results["stage_seconds"] = json.load(f)
+    concurrent = os.path.join(args.exp, "concurrent_stages.json")  # written by run.sh's overlap
+    if os.path.isfile(concurrent):
+        with open(concurrent) as f:
+            results["concurrent_stages"] = json.load(f)
     params = {"LLM (frozen, trained on text)": llm_parameters(os.path.join(args.exp, "llm"))}
     for run, label in (("ctc", "CTC encoder (initialisation)"), ("wav2prompt", "Wav2Prompt (trained)"),
                        ("cascade", "cascade ASR (s2t_transformer)"), ("encoder_llm", "Encoder-LLM (trained)")):
@@ -56,9 +60,9 @@ def main():
     if curves:
         results["training_curves"] = curves
     save_results(args.exp, results)
-    total = sum(results["stage_seconds"].values())
+    total = wall_seconds(results["stage_seconds"], results.get("concurrent_stages"))
     print(metrics_table(results["systems"]))
-    print(f"\nall stages: {total / 60:.1f} min; full report: {os.path.join(args.exp, 'results.md')}")
+    print(f"\nall stages: {total / 60:.1f} min (wall clock); full report: {os.path.join(args.exp, 'results.md')}")
 
 
 if __name__ == "__main__":

@@ -419,6 +419,9 @@ def main(argv=None):
     start = time.time()
     model = build_model(tokenizer, args.seed, hidden_size=args.hidden_size,
                         num_hidden_layers=args.layers, head_dim=args.head_dim)
+    # config.json beside the tokenizer now: the speech stages need both, not the weights, and
+    # run.sh starts them as soon as these exist (the weights' model.safetensors marks the end)
+    model.config.save_pretrained(args.out)
     params = sum(p.numel() for p in model.parameters())
     logger.info("LLaMA of %.2fM parameters, %d steps of %d examples", params / 1e6, steps, args.batch_size)
     optim = {**OPTIM, "lr": args.lr, "warmup": args.warmup}
