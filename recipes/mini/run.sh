@@ -17,8 +17,13 @@ seed=1
 jobs=2              # espeak-ng processes
 overlap=true        # train the LLM (stage 2) on one core while stages 3-4 use the other
 init_encoder=true   # initialise the Wav2Prompt encoder from a CTC encoder trained on the same ASR data
-ctc_weight=0        # Wav2Prompt: auxiliary CTC on the encoder (our addition, not the paper's; 0 = off)
-cif_align_weight=0  # Wav2Prompt: CIF weights kept on CTC's token spikes (our addition; 0 = off)
+# Wav2Prompt's loss: L_CE + mse_weight * L_MSE (normalised) + L_QUA, plus two terms of ours (not the
+# paper's; 0 turns them off): ctc_weight * CTC on the encoder output and cif_align_weight * the CIF
+# weights' distance to CTC's token spikes. Each measured in recipes/mini/README.md.
+mse_weight=8
+ctc_weight=0.5
+cif_align_weight=1.0
+projector_hidden=0  # 0: linear projection into the LLM's embeddings; else a 2-layer MLP this wide
 bf16=auto           # training forward under bf16 autocast: auto = where the CPU has bf16 instructions
 # encoder: fairseq S2T Transformer, 3 conv layers (8x subsampling, 12.5 frames/s: a CPU budget)
 encoder=(--conv-kernel-sizes 3,3,3)
@@ -37,7 +42,9 @@ while [ $# -gt 0 ]; do
     --overlap) overlap=$2; shift 2 ;;
     --init-encoder) init_encoder=$2; shift 2 ;;
     --bf16) bf16=$2; shift 2 ;;
+    --mse-weight) mse_weight=$2; shift 2 ;;
     --ctc-weight) ctc_weight=$2; shift 2 ;;
+    --projector-hidden) projector_hidden=$2; shift 2 ;;
     --cif-align-weight) cif_align_weight=$2; shift 2 ;;
     --ft-transcript-losses) ft_transcript_losses=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 1 ;;
@@ -138,8 +145,9 @@ wav2prompt() {
     aux=(--ctc-head --ctc-weight "$ctc_weight" --cif-align-weight "$cif_align_weight")
   fi
   fairseq_train "$exp/wav2prompt" "$w2p_updates" --arch wav2prompt_tiny "${init[@]}" \
-    --train-template "$asr_template" --criterion wav2prompt --mse-weight 1.0 --qua-weight 1.0 \
-    --mse-type normalized --lr 1e-3 --warmup-updates 100 --dropout 0.1 "${aux[@]}"
+    --projector-hidden-dim "$projector_hidden" --train-template "$asr_template" --criterion wav2prompt \
+    --mse-weight "$mse_weight" --qua-weight 1.0 --mse-type normalized --lr 1e-3 --warmup-updates 100 \
+    --dropout 0.1 "${aux[@]}"
 }
 
 cascade_asr() {  # fairseq's own speech_to_text task: s2t_transformer + SentencePiece, same ASR data
@@ -188,11 +196,12 @@ fewshot() {  # fine-tune Wav2Prompt and the Encoder-LLM on N (speech, $ft_task) 
   python local/make_fewshot.py --speech "$data/speech" --sizes "${ft_sizes// /,}" --target "$ft_target" \
     --out "$data/fewshot" --seed "$seed"
   local n w2p_losses=(--mse-weight 0 --qua-weight 0)
-  if [ "$ft_transcript_losses" = true ]; then w2p_losses=(--mse-weight 1.0 --qua-weight 1.0); fi
+  if [ "$ft_transcript_losses" = true ]; then w2p_losses=(--mse-weight "$mse_weight" --qua-weight 1.0); fi
   local common=(--train-template "$ft_template" --target-column "$ft_target" --transcript-column tgt_text
                 --criterion wav2prompt --lr 5e-4 --warmup-updates 10 --dropout 0.1 --save-interval 1000)
   for n in $ft_sizes; do
     train_data=$data/fewshot/ft$n fairseq_train "$exp/wav2prompt_ft$n" "$ft_updates" --arch wav2prompt_tiny \
+      --projector-hidden-dim "$projector_hidden" \
       --finetune-from-model "$exp/wav2prompt/checkpoint_last.pt" "${common[@]}" "${w2p_losses[@]}"
     train_data=$data/fewshot/ft$n fairseq_train "$exp/encoder_llm_ft$n" "$ft_updates" --arch encoder_llm_tiny \
       --stack-factor "$stack_factor" --finetune-from-model "$exp/encoder_llm/checkpoint_last.pt" \

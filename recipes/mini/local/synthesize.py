@@ -353,8 +353,11 @@ def main(argv=None):
         write_manifest(out / f"{split}.tsv", feats_rows)
         write_manifest(out / f"{split}_wav.tsv", wav_rows)
         total_seconds += seconds
-        print(f"{split}: {len(feats_rows)} utterances, {seconds / 3600:.3f} h, "
-              f"{len(voices)} voices: {' '.join(sorted(voices))}")
+        accents = sorted({v.split("+")[0] for v in voices})
+        variants = sorted({v.split("+")[1] for v in voices})
+        print(f"{split}: {len(feats_rows)} utterances, {seconds / 3600:.3f} h, {len(voices)} voices from "
+              f"{len(accents)} accents ({' '.join(accents)}) and {len(variants)} variants"
+              + (f" ({' '.join(variants)})" if len(variants) <= 10 else ""))
     print(f"total: {len(tasks)} utterances, {total_seconds / 3600:.3f} h, "
           f"{time.time() - start:.1f} s elapsed")
 
