@@ -23,7 +23,7 @@ init_encoder=true   # initialise the Wav2Prompt encoder from a CTC encoder train
 mse_weight=8
 ctc_weight=0.5
 cif_align_weight=1.0
-projector_hidden=0  # 0: linear projection into the LLM's embeddings; else a 2-layer MLP this wide
+projector_hidden=1024  # 2-layer MLP (GELU) into the LLM's embeddings; 0: a linear projection
 bf16=auto           # training forward under bf16 autocast: auto = where the CPU has bf16 instructions
 # encoder: fairseq S2T Transformer, 3 conv layers (8x subsampling, 12.5 frames/s: a CPU budget)
 encoder=(--conv-kernel-sizes 3,3,3)
@@ -224,15 +224,17 @@ eval_system() {  # eval_system NAME SYSTEM [ARGS...]: one system on the test spl
     --systems "$system" --name "$name" --out "$exp/eval" "$@"
 }
 
-evaluate() {
+eval_trained() {  # eval_trained NAME SYSTEM FILE [ARGS...]: NAME if its training stage wrote FILE
+  local name=$1 system=$2 file=$3; shift 3
+  if [ -f "$file" ]; then eval_system "$name" "$system" "$@"; else log "not evaluating $name: no $file yet"; fi
+}
+
+evaluate() {  # every system trained so far (so that --stop-stage 5, then --stage 9 scores Wav2Prompt)
   local n
   eval_system text_topline text_topline
-  eval_system cascade cascade --asr-hypotheses "$exp/cascade/asr_hyps.tsv"
-  eval_system encoder_llm encoder_llm --checkpoint "$exp/encoder_llm/checkpoint_last.pt"
-  eval_system wav2prompt wav2prompt --checkpoint "$exp/wav2prompt/checkpoint_last.pt"
-  for n in $ft_sizes; do
-    eval_system "encoder_llm_ft$n" encoder_llm --checkpoint "$exp/encoder_llm_ft$n/checkpoint_last.pt"
-    eval_system "wav2prompt_ft$n" wav2prompt --checkpoint "$exp/wav2prompt_ft$n/checkpoint_last.pt"
+  eval_trained cascade cascade "$exp/cascade/asr_hyps.tsv" --asr-hypotheses "$exp/cascade/asr_hyps.tsv"
+  for n in encoder_llm wav2prompt $(for k in $ft_sizes; do echo encoder_llm_ft$k wav2prompt_ft$k; done); do
+    eval_trained "$n" "${n%_ft*}" "$exp/$n/checkpoint_last.pt" --checkpoint "$exp/$n/checkpoint_last.pt"
   done
 }
 
