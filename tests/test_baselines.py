@@ -175,3 +175,15 @@ def test_wall_clock_counts_only_the_longest_of_concurrent_branches():
     assert wall_seconds({**seconds, "2. llm": 600.0}, side_by_side) == 1401.0
     text = render({"systems": {}, "stage_seconds": seconds, "concurrent_stages": side_by_side})
     assert "**1351**" in text and "2. llm ‖ 3. speech + 4. encoder_init" in text
+
+
+def test_training_curves_draw_only_the_terms_a_run_logged(tmp_path):
+    from wav2prompt_plugin.evaluation.training_curves import plot_curves
+
+    records = [{"num_updates": n, "loss": 5.0 / n, "ce": 3.0 / n} for n in range(1, 6)]
+    panels = plot_curves({"wav2prompt": records}, {"wav2prompt": ["loss", "ce", "ctc"]},
+                         str(tmp_path / "curves.png"))
+    assert panels == [("wav2prompt", "loss"), ("wav2prompt", "ce")]
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    assert plot_curves({"wav2prompt": records}, {"wav2prompt": ["ctc"]}, str(tmp_path / "none.png")) == []
+    assert not (tmp_path / "none.png").exists()

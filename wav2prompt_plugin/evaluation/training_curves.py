@@ -37,13 +37,17 @@ def _number(value):
 
 
 def plot_curves(series: Dict[str, List[Dict[str, float]]], terms: Dict[str, List[str]], path: str):
-    """One panel per (run, term): series maps a run name to its records."""
+    """One panel per (run, term) that the run logged: series maps a run name to its
+    records. Returns the panels drawn ([] and no file when there are none)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [(run, term) for run, names in terms.items() for term in names if series.get(run)]
+    panels = [(run, term) for run, names in terms.items() for term in names
+              if any(term in r for r in series.get(run) or [])]  # e.g. ctc only with --ctc-weight
+    if not panels:
+        return []
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.8), squeeze=False)
     for ax, (run, term) in zip(axes[0], panels):
         records = [r for r in series[run] if term in r]
@@ -56,6 +60,7 @@ def plot_curves(series: Dict[str, List[Dict[str, float]]], terms: Dict[str, List
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return panels
 
 
 def plot_experiment_curves(exp_dir: str, terms: Dict[str, List[str]], name: str = "training_curves.png"):
@@ -66,7 +71,6 @@ def plot_experiment_curves(exp_dir: str, terms: Dict[str, List[str]], name: str 
         if os.path.isfile(path):
             # runs shorter than --log-interval updates log once per epoch only
             logs[run] = read_fairseq_log(path, "train_inner") or read_fairseq_log(path, "train")
-    if not any(logs.values()):
+    if not any(logs.values()) or not plot_curves(logs, terms, os.path.join(exp_dir, name)):
         return None
-    plot_curves(logs, terms, os.path.join(exp_dir, name))
     return name

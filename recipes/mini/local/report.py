@@ -15,7 +15,8 @@ from paper_claims import check_claims
 from wav2prompt_plugin.evaluation.report import load_results, metrics_table, save_results, wall_seconds
 from wav2prompt_plugin.evaluation.training_curves import plot_experiment_curves
 
-CURVES = {"ctc": ["loss"], "wav2prompt": ["loss", "ce", "mse", "qua", "cif_len_exact"],
+CURVES = {"ctc": ["ctc", "cif_align"],
+          "wav2prompt": ["loss", "ce", "mse", "qua", "ctc", "cif_align", "cif_len_exact"],
           "cascade": ["loss"], "encoder_llm": ["loss"]}
 
 
