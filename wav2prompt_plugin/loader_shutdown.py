@@ -1,0 +1,41 @@
+"""A clean exit when training stops in the middle of an epoch.
+
+fairseq prefetches batches in a daemon thread (`BackgroundConsumer`, used
+whenever ``--data-buffer-size`` > 0, the default). When `fairseq-train` stops at
+``--max-update`` mid-epoch, the process exits while that thread may be inside a
+torch call that has released the GIL (collating a batch). On Python 3.11 a
+daemon thread that asks for the GIL during interpreter shutdown is ended with
+`pthread_exit`, whose unwinding through pybind11's GIL guard calls
+`std::terminate`: the run aborts (exit 134) after its checkpoint was saved, and
+a recipe under ``set -e`` stops there.
+
+At exit the plugin ends every live consumer first: it lets the batch in hand
+finish, then makes the thread stop (its length limit set to what it has already
+produced) while draining the queue the thread may be blocked on. Nothing in
+fairseq offers to close the consumer, hence its two private fields.
+"""
+import atexit
+import queue
+import threading
+
+from fairseq.data.iterators import BackgroundConsumer
+
+
+def stop_background_consumers(timeout: float = 60.0) -> None:
+    for thread in threading.enumerate():
+        if not isinstance(thread, BackgroundConsumer):
+            continue
+        thread._max_len = 0  # checked after each batch it produces
+        for _ in range(int(timeout / 0.05)):
+            if not thread.is_alive():
+                break
+            try:
+                while True:  # unblock a `put` on a full queue
+                    thread._queue.get_nowait()
+            except queue.Empty:
+                pass
+            thread.join(0.05)
+
+
+def install_loader_shutdown():
+    atexit.register(stop_background_consumers)
