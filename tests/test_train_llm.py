@@ -3,6 +3,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,25 @@ def test_loss_weights_target_and_prompt_tokens(run):
             loss = loss.item()
             expected = (sums["target"] + weight * sums["prompt"]) / n_target
             assert loss == pytest.approx(expected, rel=1e-4)
+
+
+def test_fresh_passages_feed_only_the_context_task_with_train_wordings(run, monkeypatch):
+    from transformers import AutoTokenizer
+
+    monkeypatch.syspath_prepend(str(LOCAL))  # train_llm.py runs from local/, beside make_world.py
+    script = load_script()
+    world, out, _ = run
+    rows, facts = script.read_world(str(world))
+    tasks = script.load_tasks(str(TASKS))
+    fresh = script.fresh_passage_rows(rows, 40, seed=1)
+    assert len(fresh) == 40 and fresh == script.fresh_passage_rows(rows, 40, seed=1)
+    assert not {r["en"] for r in fresh} & {r["en"] for r in rows if r["split"] != "train"}
+    world_contexts = {r["context"] for r in rows if r["kind"] == "context_question"}
+    assert len({r["context"] for r in fresh} - world_contexts) > 30  # new passages, not the world's
+
+    tokenizer = AutoTokenizer.from_pretrained(out, local_files_only=True)
+    base = script.build_examples(tokenizer, rows, facts, tasks)
+    more = script.build_examples(tokenizer, rows, facts, tasks, fresh=fresh)
+    added = Counter(e.task for e in more) - Counter(e.task for e in base)
+    context_tasks = [n for n, t in tasks.items() if "{context}" in t["template"]]
+    assert context_tasks and dict(added) == {name: 40 for name in context_tasks}

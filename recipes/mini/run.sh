@@ -118,13 +118,20 @@ tokenizer_ready() {  # what stages 3-4 need of stage 2: the tokenizer and the LL
   [ -f "$exp/llm/config.json" ] && [ -f "$exp/llm/tokenizer.json" ]
 }
 
-fairseq_train() {  # fairseq_train SAVE_DIR UPDATES ARGS...: skipped once SAVE_DIR/checkpoint_last.pt
+# fairseq_train SAVE_DIR UPDATES ARGS...: skipped once SAVE_DIR/done exists.  The learning rate warms
+# up, then follows fairseq's inverse_sqrt, or with decay=true falls linearly to ~0 at the last update
+# (Wav2Prompt: better on every figure at equal updates, recipes/mini/README.md).
+fairseq_train() {
   local save_dir=$1 updates=$2; shift 2
   [ -f "$save_dir/done" ] && return 0
   mkdir -p "$save_dir"
+  local schedule=(--lr-scheduler inverse_sqrt)
+  if [ "${decay:-false}" = true ]; then
+    schedule=(--lr-scheduler polynomial_decay --total-num-update "$updates" --end-learning-rate 1e-5)
+  fi
   fairseq-train "${train_data:-$data/speech}" --user-dir ../../wav2prompt_plugin --task wav2prompt \
     --llm-path "$exp/llm" --train-subset train --valid-subset dev --seed "$seed" \
-    --optimizer adam --adam-betas "(0.9,0.98)" --lr-scheduler inverse_sqrt --clip-norm 5.0 \
+    --optimizer adam --adam-betas "(0.9,0.98)" "${schedule[@]}" --clip-norm 5.0 \
     --max-tokens "$max_tokens" --max-update "$updates" --required-batch-size-multiple 1 \
     --save-dir "$save_dir" --no-epoch-checkpoints --save-interval-updates 200 \
     --keep-interval-updates 1 --validate-interval-updates 200 --validate-interval 1000 \
@@ -144,7 +151,7 @@ wav2prompt() {
   if [ "$ctc_weight" != 0 ] || [ "$cif_align_weight" != 0 ]; then
     aux=(--ctc-head --ctc-weight "$ctc_weight" --cif-align-weight "$cif_align_weight")
   fi
-  fairseq_train "$exp/wav2prompt" "$w2p_updates" --arch wav2prompt_tiny "${init[@]}" \
+  decay=true fairseq_train "$exp/wav2prompt" "$w2p_updates" --arch wav2prompt_tiny "${init[@]}" \
     --projector-hidden-dim "$projector_hidden" --train-template "$asr_template" --criterion wav2prompt \
     --mse-weight "$mse_weight" --qua-weight 1.0 --mse-type normalized --lr 1e-3 --warmup-updates 100 \
     --dropout 0.1 "${aux[@]}"

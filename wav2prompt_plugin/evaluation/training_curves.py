@@ -1,5 +1,6 @@
 """Training curves from fairseq's `--log-format json` logs, as a PNG."""
 import json
+import logging
 import os
 from typing import Dict, List
 
@@ -39,6 +40,9 @@ def _number(value):
 def plot_curves(series: Dict[str, List[Dict[str, float]]], terms: Dict[str, List[str]], path: str):
     """One panel per (run, term) that the run logged: series maps a run name to its
     records. Returns the panels drawn ([] and no file when there are none)."""
+    # importing fairseq sets the root logger to DEBUG (fairseq/models/wav2vec/
+    # wav2vec2_classification.py), and matplotlib then logs every font it scores
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     import matplotlib
 
     matplotlib.use("Agg")

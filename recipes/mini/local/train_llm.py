@@ -70,6 +70,11 @@ SIZES = {
 # either more to learn by heart (facts) or a harder mapping to find.  Each
 # fact comes in three statements, so two copies give six a fact an epoch.
 REPEATS = {"asr": 1, "st_fr": 1, "st_es": 1, "intent": 2, "sqa": 3, "sqqa": 3, FACTS: 2}
+# New passages for the tasks that read a {context}, drawn like the world's own
+# (make_world.context_question) for train questions only.  Answering from a
+# passage is reading, not recall: a question seen with many passages teaches
+# it, the same passage seen again does not.
+FRESH_PASSAGES = 0
 MODEL = dict(hidden_size=256, num_hidden_layers=4, head_dim=32)
 OPTIM = dict(lr=2e-3, warmup=60, min_lr_ratio=0.05, weight_decay=0.01, clip_norm=1.0)
 # Smaller batches, more updates: at equal examples seen, 32 beat 64 and 16.
@@ -172,22 +177,40 @@ def check_tokenizer(tokenizer, lines: Sequence[str]) -> None:
             raise RuntimeError(f"the tokenizer does not round-trip {line!r} (got {decoded!r})")
 
 
+def fresh_passage_rows(rows: Sequence[Dict[str, str]], n: int, seed: int) -> List[Dict[str, str]]:
+    """`n` context questions with new passages, none worded like a dev or test sentence."""
+    from make_world import HEADER, context_question
+
+    held_out = {r["en"] for r in rows if r["split"] != "train"}
+    rng, fresh = random.Random(seed + 7919), []
+    while len(fresh) < n:
+        row = dict(zip(HEADER[3:], context_question(rng)))
+        if row["en"] not in held_out:
+            fresh.append({**row, "split": "train", "kind": "context_question"})
+    return fresh
+
+
 # ---------------------------------------------------------------- examples
 
 
 def build_examples(tokenizer, rows: Sequence[Dict[str, str]], facts: Sequence[str],
-                   tasks: Dict[str, dict], repeats: Dict[str, int] = None) -> List[Example]:
+                   tasks: Dict[str, dict], repeats: Dict[str, int] = None,
+                   fresh: Sequence[Dict[str, str]] = ()) -> List[Example]:
     """One epoch of the training mixture, from TRAIN rows only, each task's rows
-    repeated `repeats[task]` times."""
+    repeated `repeats[task]` times, and once each `fresh` row for the tasks that
+    read a context."""
     repeats = repeats or REPEATS
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     examples = []
     for name, task in tasks.items():
         template = PromptTemplate(task["template"])
-        for row in task_rows(rows, task, "train"):
+        world_rows = task_rows(rows, task, "train")
+        extra = list(fresh) if "context" in template.fields else []
+        for i, row in enumerate(world_rows + extra):
             prompt = text_prompt_ids(tokenizer, bos, template, row, row["en"])
             target = encode_segment(tokenizer, row[task["target"]]) + [eos]
-            examples += [Example(name, row["en"], prompt, target)] * repeats.get(name, 1)
+            copies = repeats.get(name, 1) if i < len(world_rows) else 1
+            examples += [Example(name, row["en"], prompt, target)] * copies
     for fact in facts:
         # plain LM: the whole statement is the target
         target = encode_segment(tokenizer, fact) + [eos]
@@ -392,6 +415,8 @@ def parse_args(argv=None):
     parser.add_argument("--prompt-weight", type=float, default=PROMPT_WEIGHT,
                         help="weight of the LM loss on prompt tokens (answer tokens: 1)")
     parser.add_argument("--mixture", default="", help="task=copies,... over the default mixture")
+    parser.add_argument("--fresh-passages", type=int, default=FRESH_PASSAGES,
+                        help="new context passages for the tasks that read one")
     parser.add_argument("--log-interval", type=int, default=50)
     parser.add_argument("--eval-split", choices=SPLITS[1:], default="test")
     return parser.parse_args(argv)
@@ -411,7 +436,8 @@ def main(argv=None):
     tokenizer = train_tokenizer(tokenizer_corpus(rows, facts, tasks), args.out,
                                 args.vocab_size or size["vocab_size"], args.threads)
     repeats = {**REPEATS, **{k: int(v) for k, v in (p.split("=") for p in args.mixture.split(",") if p)}}
-    examples = build_examples(tokenizer, rows, facts, tasks, repeats)
+    fresh = fresh_passage_rows(rows, args.fresh_passages, args.seed)
+    examples = build_examples(tokenizer, rows, facts, tasks, repeats, fresh)
     seconds["tokenizer_and_data"] = round(time.time() - start, 1)
     mixture = {name: sum(e.task == name for e in examples) for name in list(tasks) + [FACTS]}
     logger.info("vocabulary %d, %d examples an epoch %s", len(tokenizer), len(examples), mixture)
@@ -443,7 +469,7 @@ def main(argv=None):
         json.dump({"parameters": params, "steps": steps, "batch_size": args.batch_size,
                    "epoch_examples": len(examples), "mixture": mixture, "bf16": args.bf16,
                    "threads": args.threads, "seed": args.seed, "optimizer": optim,
-                   "prompt_weight": args.prompt_weight,
+                   "prompt_weight": args.prompt_weight, "fresh_passages": args.fresh_passages,
                    "model_config": model.config.to_diff_dict(), "seconds": seconds, "log": log},
                   f, indent=1)
     print(f"text topline on {args.eval_split} ({sum(seconds.values()):.0f}s: {seconds})")
