@@ -30,7 +30,7 @@ encoder=(--conv-kernel-sizes 3,3,3)
 spec_augment="freq_mask_N=2,freq_mask_F=12,time_mask_N=2,time_mask_T=15,time_mask_p=0.2"
 stack_factor=2      # Encoder-LLM: encoder frames stacked into one LLM prompt vector (6.25 per second)
 ft_task=st_fr       # few-shot fine-tuning: the task (template and target column) of conf/tasks.json
-ft_transcript_losses=false  # fine-tuning: L_MSE and L_QUA on the transcript too (true), or L_CE alone
+ft_transcript_losses=true   # fine-tuning: L_MSE and L_QUA on the transcript too (true), or L_CE alone
 
 while [ $# -gt 0 ]; do
   case "$1" in
