@@ -10,8 +10,8 @@ daemon thread that asks for the GIL during interpreter shutdown is ended with
 a recipe under ``set -e`` stops there.
 
 At exit the plugin ends every live consumer first: it lets the batch in hand
-finish, then makes the thread stop (its length limit set to what it has already
-produced) while draining the queue the thread may be blocked on. Nothing in
+finish, then makes the thread stop (its length limit, checked after each batch,
+set to zero) while draining the queue the thread may be blocked on. Nothing in
 fairseq offers to close the consumer, hence its two private fields.
 """
 import atexit

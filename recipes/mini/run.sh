@@ -120,7 +120,7 @@ tokenizer_ready() {  # what stages 3-4 need of stage 2: the tokenizer and the LL
 
 # fairseq_train SAVE_DIR UPDATES ARGS...: skipped once SAVE_DIR/done exists.  The learning rate warms
 # up, then follows fairseq's inverse_sqrt, or with decay=true falls linearly to ~0 at the last update
-# (Wav2Prompt: better on every figure at equal updates, recipes/mini/README.md).
+# (Wav2Prompt: no figure worse and most better at equal updates, recipes/mini/README.md).
 fairseq_train() {
   local save_dir=$1 updates=$2; shift 2
   [ -f "$save_dir/done" ] && return 0
