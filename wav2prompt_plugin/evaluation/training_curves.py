@@ -75,6 +75,4 @@ def plot_experiment_curves(exp_dir: str, terms: Dict[str, List[str]], name: str 
         if os.path.isfile(path):
             # runs shorter than --log-interval updates log once per epoch only
             logs[run] = read_fairseq_log(path, "train_inner") or read_fairseq_log(path, "train")
-    if not any(logs.values()) or not plot_curves(logs, terms, os.path.join(exp_dir, name)):
-        return None
-    return name
+    return name if plot_curves(logs, terms, os.path.join(exp_dir, name)) else None
