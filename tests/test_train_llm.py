@@ -131,7 +131,7 @@ def test_loss_weights_target_and_prompt_tokens(run):
             assert loss == pytest.approx(expected, rel=1e-4)
 
 
-def test_fresh_passages_feed_only_the_context_task_with_train_wordings(run, monkeypatch):
+def test_fresh_rows_are_new_train_sentences_that_feed_the_tasks_of_their_kind(run, monkeypatch):
     from transformers import AutoTokenizer
 
     monkeypatch.syspath_prepend(str(LOCAL))  # train_llm.py runs from local/, beside make_world.py
@@ -139,15 +139,25 @@ def test_fresh_passages_feed_only_the_context_task_with_train_wordings(run, monk
     world, out, _ = run
     rows, facts = script.read_world(str(world))
     tasks = script.load_tasks(str(TASKS))
-    fresh = script.fresh_passage_rows(rows, 40, seed=1)
-    assert len(fresh) == 40 and fresh == script.fresh_passage_rows(rows, 40, seed=1)
+    counts = {"describe": 30, "command": 20, "context_question": 40}
+    fresh = script.fresh_rows(rows, counts, seed=1)
+    assert fresh == script.fresh_rows(rows, counts, seed=1)
+    assert Counter(r["kind"] for r in fresh) == counts and {r["split"] for r in fresh} == {"train"}
     assert not {r["en"] for r in fresh} & {r["en"] for r in rows if r["split"] != "train"}
+    keys = [(r["en"], r["context"]) for r in fresh]
+    assert len(set(keys)) == 90 and not set(keys) & {(r["en"], r["context"]) for r in rows}
+    assert all(r["fr"] and r["es"] for r in fresh)
     world_contexts = {r["context"] for r in rows if r["kind"] == "context_question"}
-    assert len({r["context"] for r in fresh} - world_contexts) > 30  # new passages, not the world's
+    passages = {r["context"] for r in fresh if r["kind"] == "context_question"}
+    assert len(passages - world_contexts) > 30  # new passages, not the world's
 
     tokenizer = AutoTokenizer.from_pretrained(out, local_files_only=True)
     base = script.build_examples(tokenizer, rows, facts, tasks)
     more = script.build_examples(tokenizer, rows, facts, tasks, fresh=fresh)
     added = Counter(e.task for e in more) - Counter(e.task for e in base)
-    context_tasks = [n for n, t in tasks.items() if "{context}" in t["template"]]
-    assert context_tasks and dict(added) == {name: 40 for name in context_tasks}
+    expected = {name: sum(counts[k] for k in task["kinds"] if k in counts)
+                for name, task in tasks.items()}
+    assert expected["sqa"] == 40 and expected["asr"] == 90 and expected["intent"] == 20
+    assert dict(added) == {name: n for name, n in expected.items() if n}
+    with pytest.raises(ValueError, match="unused command"):
+        script.fresh_rows(rows, {"command": 100_000}, seed=1)

@@ -386,6 +386,12 @@ def command_groups(intent, kind, wordings):
     return groups
 
 
+def every_command():
+    """Every command row the world's wordings and slots can make."""
+    return [r for (intent, kind), wordings in sorted(COMMANDS)
+            for group in command_groups(intent, kind, wordings) for r in group]
+
+
 def pick_commands(rng, counts, used):
     queues = []
     for (intent, kind), wordings in sorted(COMMANDS):
