@@ -17,7 +17,8 @@ text topline and, with the speech prompt in place of the sentence, the
 Wav2Prompt input: the LLM sees at training time exactly the token layout that
 Wav2Prompt must imitate.
 
-Only TRAIN rows are used, for the tokenizer as for the model: the test split
+Only TRAIN rows are used: the world's for the tokenizer, the world's and new
+ones drawn by its generators (``fresh_rows``) for the model.  The test split
 scores generalisation to unseen sentences (and unseen speakers later), so no
 dev or test sentence may be seen anywhere.  At the end the text topline is
 scored on the test split (BLEU for translation, exact match otherwise).
@@ -56,11 +57,12 @@ COLUMN_ALIASES = {"tgt_text": "en"}
 FACTS = "facts"
 SPECIAL_IDS = dict(unk_id=0, bos_id=1, eos_id=2, pad_id=3)
 
-# Per size: training steps and the tokenizer's vocabulary.  A vocabulary near
-# the number of distinct words keeps most words one token: shorter sequences
-# train faster and the speech prompt has fewer positions to imitate.  Default
-# steps: the most that fit the stage's 7 minutes on 2 idle cores (about 0.2 s
-# a step of 32 examples); 2000 x 32 beat 900 x 64.
+# Per size: training steps, the tokenizer's vocabulary and the fresh rows.  A
+# vocabulary near the number of distinct words keeps most words one token:
+# shorter sequences train faster and the speech prompt has fewer positions to
+# imitate.  Default steps: as many as end no later than speech synthesis and
+# the CTC stage beside them (about 0.33 s a step of 32 examples on one core);
+# 2000 x 32 beat 900 x 64.
 SIZES = {
     "smoke": {"steps": 120, "vocab_size": 800,
               "fresh": {"describe": 100, "command": 50, "context_question": 100}},
