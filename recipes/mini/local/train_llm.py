@@ -116,10 +116,12 @@ def read_tsv(path: str) -> List[Dict[str, str]]:
         return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
+def with_aliases(row: Dict[str, str]) -> Dict[str, str]:
+    return {**row, **{alias: row[column] for alias, column in COLUMN_ALIASES.items()}}
+
+
 def read_world(world: str) -> Tuple[List[Dict[str, str]], List[str]]:
-    rows = read_tsv(os.path.join(world, "sentences.tsv"))
-    for row in rows:
-        row.update({alias: row[column] for alias, column in COLUMN_ALIASES.items()})
+    rows = [with_aliases(row) for row in read_tsv(os.path.join(world, "sentences.tsv"))]
     facts = [r["fact"] for r in read_tsv(os.path.join(world, "facts.tsv"))]
     return rows, facts
 
@@ -191,8 +193,8 @@ def fresh_rows(rows: Sequence[Dict[str, str]], counts: Dict[str, int], seed: int
     another passage; commands are drawn from those the world left unused."""
     from make_world import HEADER, context_question, describe, every_command
 
-    rng = random.Random(seed + 7919)
-    unused = iter(rng.sample(every_command(), len(every_command())))
+    rng, commands = random.Random(seed + 7919), every_command()
+    unused = iter(rng.sample(commands, len(commands)))
     makers = {"describe": describe, "context_question": context_question,
               "command": lambda _: next(unused)}
     held_out = {r["en"] for r in rows if r["split"] != "train"}
@@ -202,10 +204,9 @@ def fresh_rows(rows: Sequence[Dict[str, str]], counts: Dict[str, int], seed: int
         made = 0
         while made < n:
             try:
-                row = dict(zip(HEADER[3:], makers[kind](rng)))
+                row = with_aliases(dict(zip(HEADER[3:], makers[kind](rng))))
             except StopIteration:
                 raise ValueError(f"the world has fewer than {n} unused {kind} rows") from None
-            row.update({alias: row[column] for alias, column in COLUMN_ALIASES.items()})
             key = (row["en"], row["context"])
             if row["en"] not in held_out and key not in seen:
                 seen.add(key)
@@ -464,10 +465,9 @@ def main(argv=None):
     tokenizer = train_tokenizer(tokenizer_corpus(rows, facts, tasks), args.out,
                                 args.vocab_size or size["vocab_size"], args.threads)
     repeats = {**REPEATS, **{k: int(v) for k, v in (p.split("=") for p in args.mixture.split(",") if p)}}
-    counts = {**size["fresh"], **{kind: n for kind, n in (("describe", args.fresh_sentences),
-                                                          ("command", args.fresh_commands),
-                                                          ("context_question", args.fresh_passages))
-                                  if n is not None}}
+    asked = {"describe": args.fresh_sentences, "command": args.fresh_commands,
+             "context_question": args.fresh_passages}
+    counts = {kind: size["fresh"][kind] if n is None else n for kind, n in asked.items()}
     fresh = fresh_rows(rows, counts, args.seed)
     examples = build_examples(tokenizer, rows, facts, tasks, repeats, fresh)
     seconds["tokenizer_and_data"] = round(time.time() - start, 1)
