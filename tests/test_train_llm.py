@@ -161,3 +161,33 @@ def test_fresh_rows_are_new_train_sentences_that_feed_the_tasks_of_their_kind(ru
     assert dict(added) == {name: n for name, n in expected.items() if n}
     with pytest.raises(ValueError, match="unused command"):
         script.fresh_rows(rows, {"command": 100_000}, seed=1)
+
+
+def test_new_split_scores_the_saved_llm_on_rows_it_never_trained_on(run, monkeypatch):
+    monkeypatch.syspath_prepend(str(LOCAL))
+    script = load_script()
+    world, out, _ = run
+    rows, _ = script.read_world(str(world))
+    fresh = script.fresh_rows(rows, script.SIZES["smoke"]["fresh"], seed=1)
+    new = script.new_text_rows(rows, fresh, {"describe": 20, "context_question": 20})
+    assert new == script.new_text_rows(rows, fresh, {"describe": 20, "context_question": 20})
+    assert {r["split"] for r in new} == {"new"} and len({r["id"] for r in new}) == 40
+    trained = {(r["en"], r["context"]) for r in rows + fresh}
+    assert not {(r["en"], r["context"]) for r in new} & trained
+    assert not {r["en"] for r in new} & {r["en"] for r in rows if r["split"] != "train"}
+
+    weights = (out / "model.safetensors").read_bytes()
+    test_eval = (out / "text_eval.json").read_text()
+    proc = subprocess.run(
+        [sys.executable, str(LOCAL / "train_llm.py"), "--world", str(world), "--tasks", str(TASKS),
+         "--out", str(out), "--size", "smoke", "--eval-split", "new", "--eval-only"],
+        capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((out / "text_eval_new.json").read_text())
+    # new sentences and passages feed every task but intent and QA from memory
+    assert set(result["metrics"]) == {"asr_wer", "asr_exact", "st_fr_bleu", "st_es_bleu", "sqa_acc"}
+    assert len(result["hypotheses"]["sqa"]) == script.NEW_TEXT["context_question"]
+    assert len(result["hypotheses"]["asr"]) == sum(script.NEW_TEXT.values())
+    # the trained LLM and its test-split scores are left as they were
+    assert (out / "model.safetensors").read_bytes() == weights
+    assert (out / "text_eval.json").read_text() == test_eval
