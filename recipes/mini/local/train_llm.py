@@ -428,6 +428,12 @@ def evaluate(model, tokenizer, rows, tasks: Dict[str, dict], split: str) -> Tupl
     return figures, outputs
 
 
+def write_text_eval(path: str, split: str, figures: dict, outputs: dict):
+    with open(path, "w") as f:
+        json.dump({"split": split, "metrics": figures, "hypotheses": outputs}, f,
+                  indent=1, ensure_ascii=False)
+
+
 def metrics_table(figures: Dict[str, float]) -> str:
     width = max(map(len, figures))
     return "\n".join(f"{key.ljust(width)}  {value:7.2f}" for key, value in figures.items())
@@ -493,9 +499,8 @@ def main(argv=None):
         tokenizer = AutoTokenizer.from_pretrained(args.out, local_files_only=True)
         model = LlamaForCausalLM.from_pretrained(args.out, local_files_only=True).eval()
         figures, outputs = evaluate(model, tokenizer, eval_rows, tasks, args.eval_split)
-        with open(os.path.join(args.out, f"text_eval_{args.eval_split}.json"), "w") as f:
-            json.dump({"split": args.eval_split, "metrics": figures, "hypotheses": outputs},
-                      f, indent=1, ensure_ascii=False)
+        write_text_eval(os.path.join(args.out, f"text_eval_{args.eval_split}.json"),
+                        args.eval_split, figures, outputs)
         print(f"text topline on {args.eval_split}")
         print(metrics_table(figures))
         return
@@ -527,9 +532,7 @@ def main(argv=None):
     start = time.time()
     figures, outputs = evaluate(model, tokenizer, eval_rows, tasks, args.eval_split)
     seconds["eval"] = round(time.time() - start, 1)
-    with open(os.path.join(args.out, "text_eval.json"), "w") as f:
-        json.dump({"split": args.eval_split, "metrics": figures, "hypotheses": outputs},
-                  f, indent=1, ensure_ascii=False)
+    write_text_eval(os.path.join(args.out, "text_eval.json"), args.eval_split, figures, outputs)
     with open(os.path.join(args.out, "training_log.json"), "w") as f:
         json.dump({"parameters": params, "steps": steps, "batch_size": args.batch_size,
                    "epoch_examples": len(examples), "mixture": mixture, "bf16": args.bf16,
