@@ -191,3 +191,10 @@ def test_new_split_scores_the_saved_llm_on_rows_it_never_trained_on(run, monkeyp
     # the trained LLM and its test-split scores are left as they were
     assert (out / "model.safetensors").read_bytes() == weights
     assert (out / "text_eval.json").read_text() == test_eval
+
+    missing = out.parent / "no_llm_here"
+    proc = subprocess.run(
+        [sys.executable, str(LOCAL / "train_llm.py"), "--world", str(world), "--tasks", str(TASKS),
+         "--out", str(missing), "--size", "smoke", "--eval-split", "new", "--eval-only"],
+        capture_output=True, text=True)
+    assert proc.returncode != 0 and f"{str(missing)!r} is not a directory" in proc.stderr

@@ -51,7 +51,9 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 import torch
 
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_segment, text_prompt_ids
+from wav2prompt_plugin.data.llm_dictionary import load_llm_tokenizer
 from wav2prompt_plugin.evaluation.metrics import METRICS
+from wav2prompt_plugin.modules.frozen_llm import load_frozen_llm
 
 logger = logging.getLogger("train_llm")
 
@@ -494,10 +496,8 @@ def main(argv=None):
     fresh = fresh_rows(rows, counts, args.seed)
     eval_rows = new_text_rows(rows, fresh) if args.eval_split == "new" else rows
     if args.eval_only:
-        from transformers import AutoTokenizer, LlamaForCausalLM
-
-        tokenizer = AutoTokenizer.from_pretrained(args.out, local_files_only=True)
-        model = LlamaForCausalLM.from_pretrained(args.out, local_files_only=True).eval()
+        # the plugin's loaders: a missing or broken LLM_DIR gets an error naming it
+        tokenizer, model = load_llm_tokenizer(args.out), load_frozen_llm(args.out)
         figures, outputs = evaluate(model, tokenizer, eval_rows, tasks, args.eval_split)
         write_text_eval(os.path.join(args.out, f"text_eval_{args.eval_split}.json"),
                         args.eval_split, figures, outputs)
