@@ -55,6 +55,24 @@ def test_saved_llm_loads_like_a_llama(run):
     assert logits.shape == (1, len(ids) + 1, len(tokenizer))
 
 
+def test_templates_words_are_whole_tokens(run):
+    """Every word of every template, those between fields included ("Context:"
+    sits between the start and {context}), comes back from the tokenizer intact
+    and in few pieces: each template is in every example of its task."""
+    from transformers import AutoTokenizer
+
+    script = load_script()
+    tokenizer = AutoTokenizer.from_pretrained(run[1], local_files_only=True)
+    tasks = script.load_tasks(str(TASKS))
+    words = {w for task in tasks.values() for w in script.template_words(task["template"])}
+    assert {"Context:", "Question:", "Answer:"} <= words
+    for text in words:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        assert tokenizer.unk_token_id not in ids and tokenizer.decode(ids) == text
+    pieces = tokenizer.convert_ids_to_tokens(tokenizer("Context:", add_special_tokens=False)["input_ids"])
+    assert pieces == ["▁Context", ":"]
+
+
 def test_training_loss_goes_down(run):
     _, out, _ = run
     log = json.loads((out / "training_log.json").read_text())

@@ -53,7 +53,7 @@ done
 
 case "$size" in
   smoke)   ctc_updates=60;   w2p_updates=80;   max_tokens=6000;  log_interval=5 ;;
-  default) ctc_updates=1000; w2p_updates=1200;  max_tokens=12000; log_interval=20 ;;
+  default) ctc_updates=1000; w2p_updates=1400;  max_tokens=12000; log_interval=20 ;;
   *) echo "unknown --size $size (smoke|default)" >&2; exit 1 ;;
 esac
 # baselines and fine-tuning: ASR vocabulary, updates, few-shot set sizes (pairs)
