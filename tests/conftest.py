@@ -91,6 +91,16 @@ def write_manifest(path, rows, columns=("id", "audio", "n_frames", "tgt_text", "
 
 
 @pytest.fixture(scope="session")
+def smoke_world(tmp_path_factory):
+    """The mini recipe's world at smoke size (make_world.py's sentences.tsv and facts.tsv)."""
+    world = tmp_path_factory.mktemp("smoke_world")
+    script = os.path.join(os.path.dirname(__file__), "..", "recipes", "mini", "local", "make_world.py")
+    subprocess.run([sys.executable, script, "--out", str(world), "--size", "smoke"],
+                   check=True, capture_output=True)
+    return world
+
+
+@pytest.fixture(scope="session")
 def tiny_llm(tmp_path_factory):
     return build_tiny_llm(str(tmp_path_factory.mktemp("llm")), seed=0)
 

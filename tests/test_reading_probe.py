@@ -63,10 +63,8 @@ def test_probe_passages_leave_only_matching_to_answer(probe, hard):
         assert len({p for p, _ in keys}) == len({o for _, o in keys}) == (2 if hard else 3)
 
 
-def test_short_probe_writes_its_figures(probe, tmp_path):
-    world, out = tmp_path / "world", tmp_path / "probe"
-    subprocess.run([sys.executable, str(LOCAL / "make_world.py"), "--out", str(world),
-                    "--size", "smoke"], check=True, capture_output=True)
+def test_short_probe_writes_its_figures(probe, smoke_world, tmp_path):
+    world, out = smoke_world, tmp_path / "probe"
     proc = subprocess.run(
         [sys.executable, str(LOCAL / "reading_probe.py"), "--world", str(world), "--tasks", str(TASKS),
          "--out", str(out), "--size", "smoke", "--passages", "hard", "--steps", "4"],

@@ -22,11 +22,8 @@ def load_script():
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("train_llm")
-    world, out = tmp / "world", tmp / "llm"
-    subprocess.run([sys.executable, str(LOCAL / "make_world.py"), "--out", str(world),
-                    "--size", "smoke"], check=True, capture_output=True)
+def run(tmp_path_factory, smoke_world):
+    world, out = smoke_world, tmp_path_factory.mktemp("train_llm") / "llm"
     proc = subprocess.run(
         [sys.executable, str(LOCAL / "train_llm.py"), "--world", str(world), "--tasks", str(TASKS),
          "--out", str(out), "--size", "smoke", "--steps", "30", "--log-interval", "5"],
