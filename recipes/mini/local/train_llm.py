@@ -162,7 +162,7 @@ def tokenizer_corpus(rows: Sequence[Dict[str, str]], facts: Sequence[str],
     lines += list(facts)
     # The templates' own words (capitals, colons) once per example that holds
     # them, as in the LLM's training text: seen once, "Answer:" stayed seven
-    # letters, and a "C" found only between fields was left out altogether.
+    # pieces, and a "C" found only between fields was left out altogether.
     for task in tasks.values():
         lines += template_words(task["template"]) * len(task_rows(rows, task, "train"))
     return lines
