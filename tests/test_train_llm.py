@@ -58,10 +58,11 @@ def test_templates_words_are_whole_tokens(run):
     and in few pieces: each template is in every example of its task."""
     from transformers import AutoTokenizer
 
-    script = load_script()
+    from wav2prompt_plugin.data.templates import PromptTemplate
+
     tokenizer = AutoTokenizer.from_pretrained(run[1], local_files_only=True)
-    tasks = script.load_tasks(str(TASKS))
-    words = {w for task in tasks.values() for w in script.template_words(task["template"])}
+    tasks = load_script().load_tasks(str(TASKS))
+    words = {w for task in tasks.values() for w in PromptTemplate(task["template"]).words}
     assert {"Context:", "Question:", "Answer:"} <= words
     for text in words:
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -41,6 +41,8 @@ class PromptTemplate:
                 f"placeholder (found {names.count(SPEECH_FIELD)})"
             )
         self.fields = sorted({n for n in names if n != SPEECH_FIELD})
+        # the template's own texts, between and around its fields
+        self.words = [text.strip() for text, *_ in parsed if text.strip()]
         self._prefix, self._postfix = text.split("{" + SPEECH_FIELD + "}")
 
     def check_columns(self, columns: Iterable[str], source: str) -> None:

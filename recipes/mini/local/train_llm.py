@@ -43,7 +43,6 @@ import math
 import os
 import random
 import shutil
-import string
 import tempfile
 import time
 from dataclasses import dataclass
@@ -164,13 +163,8 @@ def tokenizer_corpus(rows: Sequence[Dict[str, str]], facts: Sequence[str],
     # them, as in the LLM's training text: seen once, "Answer:" stayed seven
     # pieces, and a "C" found only between fields was left out altogether.
     for task in tasks.values():
-        lines += template_words(task["template"]) * len(task_rows(rows, task, "train"))
+        lines += PromptTemplate(task["template"]).words * len(task_rows(rows, task, "train"))
     return lines
-
-
-def template_words(template: str) -> List[str]:
-    """The literal texts of a template, between and around its fields."""
-    return [text.strip() for text, *_ in string.Formatter().parse(template) if text.strip()]
 
 
 def train_tokenizer(lines: Sequence[str], out_dir: str, vocab_size: int, threads: int):
