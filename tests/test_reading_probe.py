@@ -67,10 +67,12 @@ def test_short_probe_writes_its_figures(probe, smoke_world, tmp_path):
     world, out = smoke_world, tmp_path / "probe"
     proc = subprocess.run(
         [sys.executable, str(LOCAL / "reading_probe.py"), "--world", str(world), "--tasks", str(TASKS),
-         "--out", str(out), "--size", "smoke", "--passages", "hard", "--steps", "4"],
+         "--out", str(out), "--size", "smoke", "--passages", "hard", "--steps", "4", "--lr", "5e-4"],
         capture_output=True, text=True, cwd=LOCAL)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((out / "probe.json").read_text())
     assert set(result["metrics"]) == {"sqa_acc", "kind_only_acc"}
     assert 0 <= result["metrics"]["sqa_acc"] <= 100 and 50 < result["metrics"]["kind_only_acc"] < 100
     assert len(result["hypotheses"]["sqa"]) == 300 and result["log"][-1]["step"] == 4
+    # the peak learning rate asked for, reached at the end of warmup (one step of four)
+    assert result["lr"] == 5e-4 and result["log"][0]["lr"] == pytest.approx(5e-4, rel=1e-3)

@@ -23,7 +23,7 @@ Writes OUT/probe.json (figures, training log, hypotheses) and the tokenizer.
 
 Usage:
     python reading_probe.py --world DIR --tasks tasks.json --out DIR \
-        [--size default|smoke] [--passages world|same-kind|hard] [--steps 600] [--layers 4] [--seed 1]
+        [--size default|smoke] [--passages world|same-kind|hard] [--steps 600] [--layers 4] [--lr 2e-3] [--seed 1]
 """
 import argparse
 import json
@@ -104,6 +104,7 @@ def parse_args(argv=None):
     parser.add_argument("--passages", choices=("world", "same-kind", "hard"), default="world")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--layers", type=int, default=train_llm.MODEL["num_hidden_layers"])
+    parser.add_argument("--lr", type=float, default=train_llm.OPTIM["lr"], help="peak learning rate")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     return parser.parse_args(argv)
@@ -123,12 +124,12 @@ def main(argv=None):
     examples = train_llm.build_examples(tokenizer, [], [], task, {}, fresh)
     model = train_llm.build_model(tokenizer, args.seed, num_hidden_layers=args.layers)
     log = train_llm.train(model, examples, args.steps, args.seed, train_llm.BATCH_SIZE, True, 100,
-                          train_llm.OPTIM)
+                          {**train_llm.OPTIM, "lr": args.lr})
     scored = [r for r in train_llm.new_text_rows(rows, fresh) if r["kind"] == "context_question"]
     figures, outputs = train_llm.evaluate(model, tokenizer, scored, task, "new")
     figures["kind_only_acc"] = round(kind_only_accuracy(scored), 2)
     with open(os.path.join(args.out, "probe.json"), "w") as f:
-        json.dump({"passages": args.passages, "steps": args.steps, "layers": args.layers,
+        json.dump({"passages": args.passages, "steps": args.steps, "layers": args.layers, "lr": args.lr,
                    "seed": args.seed, "metrics": figures, "log": log, "hypotheses": outputs},
                   f, indent=1)
     print(f"QA with context on {len(scored)} new passages after {args.steps} steps on "
