@@ -482,20 +482,31 @@ def ask(qtype, name, obj, value):
             f"{many} {es_plural(obj.es)} tiene {name}", NUMBERS[value - 1][0])
 
 
-def context_question(rng):
+def passage_question(rng, distractor):
+    """A row (en, fr, es, intent, answer, context): a question about one fact of
+    a three-clause passage.  distractor(qtype, target, facts) draws another fact,
+    or None to draw again; facts that would give a question two answers are
+    drawn again too."""
     qtype = rng.choice(sorted(QUESTION_FACT))
     target = passage_fact(rng, QUESTION_FACT[qtype], rng.choice(NAMES), rng.choice(OBJECTS))
     facts = [target]
     while len(facts) < 3:
-        # distractors often share the person or the object, so the passage must be read
-        name = target[1] if rng.random() < 0.4 else rng.choice(NAMES)
-        obj = target[2] if rng.random() < 0.4 else rng.choice(OBJECTS)
-        fact = passage_fact(rng, rng.choice(("own", "put", "count")), name, obj)
-        if fits(fact, facts):
+        fact = distractor(qtype, target, facts)
+        if fact is not None and fits(fact, facts):
             facts.append(fact)
     rng.shuffle(facts)
     en, fr, es, answer = ask(qtype, *target[1:])
     return en, fr, es, "", answer, " and ".join(clause(*f) for f in facts)
+
+
+def context_question(rng):
+    def distractor(qtype, target, facts):
+        # distractors often share the person or the object, so the passage must be read
+        name = target[1] if rng.random() < 0.4 else rng.choice(NAMES)
+        obj = target[2] if rng.random() < 0.4 else rng.choice(OBJECTS)
+        return passage_fact(rng, rng.choice(("own", "put", "count")), name, obj)
+
+    return passage_question(rng, distractor)
 
 # ---------------------------------------------------------------- splits and output
 

@@ -59,11 +59,7 @@ def kind_only_accuracy(rows: Sequence[Dict[str, str]]) -> float:
 
 def probe_passage(rng: random.Random, hard: bool) -> Tuple[str, str, str, str, str, str]:
     """A row (en, fr, es, intent, answer, context) of a same-kind or hard passage."""
-    qtype = rng.choice(sorted(world.QUESTION_FACT))
-    kind = world.QUESTION_FACT[qtype]
-    target = world.passage_fact(rng, kind, rng.choice(world.NAMES), rng.choice(world.OBJECTS))
-    facts = [target]
-    while len(facts) < 3:
+    def distractor(qtype, target, facts):
         if hard:
             # the first distractor shares the person, the second the object
             name = target[1] if len(facts) == 1 else rng.choice(world.NAMES)
@@ -71,13 +67,10 @@ def probe_passage(rng: random.Random, hard: bool) -> Tuple[str, str, str, str, s
         else:
             name, obj = rng.choice(world.NAMES), rng.choice(world.OBJECTS)
             if any(name == f[1] or obj == f[2] for f in facts):
-                continue
-        fact = world.passage_fact(rng, kind, name, obj)
-        if world.fits(fact, facts):
-            facts.append(fact)
-    rng.shuffle(facts)
-    en, fr, es, answer = world.ask(qtype, *target[1:])
-    return en, fr, es, "", answer, " and ".join(world.clause(*f) for f in facts)
+                return None
+        return world.passage_fact(rng, world.QUESTION_FACT[qtype], name, obj)
+
+    return world.passage_question(rng, distractor)
 
 
 def training_rows(rows: Sequence[Dict[str, str]], passages: str, count: int,
