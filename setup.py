@@ -12,6 +12,7 @@ setup(
     entry_points={
         "console_scripts": [
             "wav2prompt-eval = wav2prompt_plugin.cli.evaluate:main",
+            "wav2prompt-train = wav2prompt_plugin.cli.train:main",
         ]
     },
 )

@@ -1,0 +1,66 @@
+"""`wav2prompt-train`: fairseq-train, one process per rank as torchrun starts them.
+
+    torchrun --nnodes N --nproc_per_node G --node_rank R --master_addr HOST --master_port PORT \\
+        -m wav2prompt_plugin.cli.train DATA --user-dir wav2prompt_plugin ... (fairseq-train's options)
+
+The same launch on one GPU node, on several, and on CPU (tests): torchrun
+starts the processes, and one that fails ends the others, its message on
+stderr. fairseq-fixed's own launchers do not fit all three: its spawn path
+starts one process per CUDA device it counts (none on CPU, where it exits 0
+having trained nothing), and under torchrun's environment it takes
+`rank % torch.cuda.device_count()` as the device (a ZeroDivisionError on CPU).
+Here the ranks torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK) become fairseq's
+explicit `--distributed-*` options, so fairseq infers nothing. Without
+torchrun's environment this is plain fairseq-train.
+"""
+import os
+import sys
+
+from wav2prompt_plugin.errors import InputError
+from wav2prompt_plugin.precision import check_fairseq_precision
+
+TORCHRUN = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+SET_HERE = ("--distributed-init-method", "--distributed-world-size", "--distributed-rank",
+            "--device-id", "--distributed-no-spawn")
+
+
+class LaunchError(InputError):
+    pass
+
+
+def rank_options(argv, env) -> list:
+    """fairseq's distributed options for the rank torchrun started."""
+    if not all(k in env for k in TORCHRUN):
+        return []
+    given = [a for a in argv if a.split("=")[0] in SET_HERE]
+    if given:
+        raise LaunchError(f"{given[0].split('=')[0]} is set from torchrun's environment; drop it")
+    return ["--distributed-init-method", "env://", "--distributed-world-size", env["WORLD_SIZE"],
+            "--distributed-rank", env["RANK"], "--device-id", env["LOCAL_RANK"], "--distributed-no-spawn"]
+
+
+def check_launch(args):
+    """Refuse what fairseq would start and then fail on, or silently do otherwise."""
+    check_fairseq_precision(args)  # --bf16 would take fairseq's TPU path before the task exists
+    if args.distributed_world_size > 1 and args.cpu:
+        if args.ddp_backend in ("pytorch_ddp", "c10d"):
+            raise LaunchError(f"--ddp-backend {args.ddp_backend} passes device_ids to DDP, which torch "
+                              "refuses for CPU modules: with --cpu use --ddp-backend legacy_ddp")
+        if args.distributed_backend != "gloo":
+            raise LaunchError(f"--distributed-backend {args.distributed_backend} does not run on CPU: "
+                              "with --cpu use --distributed-backend gloo")
+
+
+def main(argv=None):
+    from fairseq import options
+    from fairseq_cli.train import cli_main
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    argv += rank_options(argv, os.environ)
+    check_launch(options.parse_args_and_arch(options.get_training_parser(), input_args=argv))
+    sys.argv = ["wav2prompt-train"] + argv
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()
