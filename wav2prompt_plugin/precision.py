@@ -42,9 +42,10 @@ class PrecisionError(InputError):
 
 def flag(cfg, name: str) -> bool:
     """A fairseq `common` switch seen through the task config's interpolation;
-    False where the config has no `common` section (a task built by hand)."""
+    False where nothing resolves it (a dataclass built by hand keeps the
+    literal "${common...}" string, a DictConfig without `common` raises)."""
     try:
-        return bool(getattr(cfg, name, False))
+        return getattr(cfg, name, False) is True
     except OmegaConfBaseException:
         return False
 
