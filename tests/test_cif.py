@@ -87,3 +87,32 @@ def test_weight_predictor_masks_padding():
     changed = hidden.clone()
     changed[1, 5:] = 100.0
     torch.testing.assert_close(predictor(changed, padding), predictor(hidden, padding))
+
+
+def test_bf16_autocast_keeps_l_qua_and_the_fired_count_of_fp32():
+    """Paper-scale utterances (U >= 100 tokens) under the recipe's bf16
+    autocast: the weights, their sum (L_QUA = |sum alpha - U|) and the fired
+    count are those of the fp32 computation. Tolerance 0.02 on L_QUA: the
+    conv still runs in bf16 under autocast, so each weight moves by ~1e-3;
+    a bf16 sum of the same weights resolves only 0.5 at these sizes."""
+    torch.manual_seed(0)
+    predictor = CifWeightPredictor(embed_dim=64, dropout=0.0).eval()
+    torch.nn.init.constant_(predictor.proj.bias, -2.0)  # ~0.12 a frame: U ~ 120 over 1000 frames
+    hidden = torch.randn(4, 1000, 64).bfloat16()  # the encoder's output under autocast
+    padding = torch.arange(1000).unsqueeze(0) >= torch.tensor([[1000], [960], [920], [880]])
+    targets = torch.tensor([130, 118, 111, 100])
+
+    def l_qua_and_count(autocast):
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            alpha = predictor(hidden if autocast else hidden.float(), padding)
+            out = integrate_and_fire(hidden if autocast else hidden.float(), alpha, padding)
+        return (out.weight_sum - targets).abs(), out.num_fired, alpha
+
+    l_qua, fired, alpha = l_qua_and_count(autocast=True)
+    l_qua_fp32, fired_fp32, alpha_fp32 = l_qua_and_count(autocast=False)
+    assert alpha.dtype == torch.float32 and (alpha_fp32.sum(1) >= 100).all()
+    torch.testing.assert_close(l_qua, l_qua_fp32, rtol=0, atol=0.02)
+    assert torch.equal(fired, fired_fp32)
+    # what a bf16 sum of these weights gives instead: off by more than the tolerance
+    bf16_sum = alpha_fp32.bfloat16().sum(1, dtype=torch.bfloat16).float()
+    assert ((bf16_sum - targets).abs() - l_qua_fp32).abs().max() > 0.1

@@ -1,4 +1,6 @@
 """The frozen-LLM decoder: prompt assembly, KV-cache decoding, beams, freezing."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -175,3 +177,128 @@ def test_activation_checkpointing_gives_the_same_prompt_gradients(tiny_llm, bloo
         torch.testing.assert_close(grads[1], grads[0], atol=1e-6, rtol=1e-6)
         layers = llm.config.num_hidden_layers if hasattr(llm.config, "num_hidden_layers") else llm.config.n_layer
         assert len(calls) == 2 * layers  # forward, then the recompute in backward
+
+
+def save_llm(src, out, dtype, config_dtype=True):
+    """The LLM of `src` saved in `dtype`; without `config_dtype`, its config.json
+    says nothing of a dtype (as some older saves)."""
+    import json
+    import os
+
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(src, dtype=dtype).save_pretrained(out)
+    if not config_dtype:
+        path = os.path.join(out, "config.json")
+        with open(path) as f:
+            config = json.load(f)
+        config.pop("dtype", None)
+        config.pop("torch_dtype", None)
+        with open(path, "w") as f:
+            json.dump(config, f)
+    return str(out)
+
+
+def tensor_dtypes(llm):
+    return {t.dtype for t in llm.parameters()}
+
+
+def test_auto_dtype_is_the_saved_one_and_explicit_dtypes_override(tiny_llm, tmp_path):
+    bf16 = save_llm(tiny_llm, tmp_path / "bf16", torch.bfloat16)
+    fp32 = save_llm(tiny_llm, tmp_path / "fp32", torch.float32)
+    assert tensor_dtypes(load_frozen_llm(bf16)) == {torch.bfloat16}
+    assert tensor_dtypes(load_frozen_llm(fp32, "auto")) == {torch.float32}
+    assert tensor_dtypes(load_frozen_llm(bf16, "fp32")) == {torch.float32}
+    assert tensor_dtypes(load_frozen_llm(fp32, "bf16")) == {torch.bfloat16}
+    assert tensor_dtypes(load_frozen_llm(fp32, "fp16")) == {torch.float16}
+
+
+def test_auto_dtype_without_a_saved_dtype_follows_the_device(tiny_llm, tmp_path):
+    from transformers import AutoConfig
+
+    from wav2prompt_plugin.modules.frozen_llm import resolve_llm_dtype
+
+    silent = save_llm(tiny_llm, tmp_path / "silent", torch.bfloat16, config_dtype=False)
+    assert tensor_dtypes(load_frozen_llm(silent)) == {torch.float32}  # on the CPU
+    config = AutoConfig.from_pretrained(silent)
+    assert resolve_llm_dtype(config, "auto", torch.device("cuda", 0)) == "bf16"
+    assert resolve_llm_dtype(config, "auto", torch.device("cpu")) == "fp32"
+    assert resolve_llm_dtype(config, "fp16", torch.device("cuda", 0)) == "fp16"
+
+
+def test_auto_dtype_of_an_llm_saved_in_fp16_is_bf16(tiny_llm, tmp_path):
+    """LLaMA-2's config says float16: `auto` trains it in bf16, which the
+    precision rules accept, where fp16 would be refused in training."""
+    fp16 = save_llm(tiny_llm, tmp_path / "fp16", torch.float16)
+    assert tensor_dtypes(load_frozen_llm(fp16)) == {torch.bfloat16}
+    assert tensor_dtypes(load_frozen_llm(fp16, "fp16")) == {torch.float16}
+
+
+def test_llm_loads_on_the_requested_device(tiny_llm):
+    llm = load_frozen_llm(tiny_llm, device=torch.device("cpu"))
+    assert {t.device for t in [*llm.parameters(), *llm.buffers()]} == {torch.device("cpu")}
+
+
+def test_models_read_fairseqs_cpu_flag_only_where_it_is_resolved(tiny_llm, monkeypatch):
+    """fairseq-train resolves `cpu` to common.cpu; configs built by hand leave it unresolved."""
+    from omegaconf import OmegaConf
+
+    from wav2prompt_plugin.models.wav2prompt import Wav2PromptConfig
+    from wav2prompt_plugin.modules import frozen_llm
+
+    asked = []
+    monkeypatch.setattr(frozen_llm, "llm_device", lambda cpu: asked.append(cpu) or torch.device("cpu"))
+    monkeypatch.setattr(frozen_llm, "load_frozen_llm", lambda *args: None)
+    task = SimpleNamespace(cfg=SimpleNamespace(llm_path=tiny_llm))
+    cfg = Wav2PromptConfig()
+    for common_cpu in (True, False):
+        root = OmegaConf.create({"common": {"cpu": common_cpu}, "model": OmegaConf.structured(cfg)})
+        frozen_llm.build_frozen_llm(root.model, task)
+    frozen_llm.build_frozen_llm(cfg, task)
+    frozen_llm.build_frozen_llm(OmegaConf.structured(cfg), task)
+    assert asked == [True, False, False, False]
+
+
+def test_rope_frequencies_stay_fp32_in_a_bf16_llm(tiny_llm):
+    buffers = {
+        dtype: {n: b for n, b in load_frozen_llm(tiny_llm, dtype).named_buffers() if n.endswith("inv_freq")}
+        for dtype in ("fp32", "bf16")
+    }
+    assert buffers["bf16"] and buffers["bf16"].keys() == buffers["fp32"].keys()
+    for name, freq in buffers["bf16"].items():
+        assert freq.dtype == torch.float32, name
+        assert torch.equal(freq, buffers["fp32"][name]), name
+
+
+def test_ddp_neither_broadcasts_nor_tracks_the_frozen_llm(tiny_llm, tmp_path, monkeypatch):
+    """A plugin model wrapped in torch DDP (gloo, world size 1), as fairseq's
+    pytorch_ddp wraps it: the LLM's weights are not broadcast from rank 0 at
+    construction nor reduced in backward; the trained parameters are both."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from wav2prompt_plugin.models.wav2prompt import Wav2PromptConfig, Wav2PromptModel
+    from wav2prompt_plugin.tasks.wav2prompt import Wav2PromptTask, Wav2PromptTaskConfig
+
+    task = Wav2PromptTask.setup_task(Wav2PromptTaskConfig(llm_path=tiny_llm))
+    cfg = Wav2PromptConfig(encoder_type="transformer", conv_kernel_sizes="3,3", conv_channels=12,
+                           encoder_embed_dim=14, encoder_ffn_embed_dim=22, encoder_layers=1,
+                           encoder_attention_heads=2, max_source_positions=6000)
+    model = Wav2PromptModel.build_model(cfg, task)
+    llm = model.decoder.llm
+    llm_storage = {t.data_ptr() for t in [*llm.parameters(), *llm.buffers()]}
+    broadcast = []
+    original = dist._broadcast_coalesced
+    monkeypatch.setattr(dist, "_broadcast_coalesced",
+                        lambda group, tensors, *args: broadcast.extend(tensors) or original(group, tensors, *args))
+    dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)
+    try:
+        ddp = DistributedDataParallel(model, device_ids=None)
+        trained = [p for p in model.parameters() if p.requires_grad]
+        assert {p.data_ptr() for p in ddp._module_parameters} == {p.data_ptr() for p in trained}
+        assert {f"decoder.llm.{n}" for n, _ in llm.named_parameters()} <= ddp.parameters_to_ignore
+        assert {f"decoder.llm.{n}" for n, _ in llm.named_buffers()} <= ddp.parameters_to_ignore
+        assert not llm_storage & {t.data_ptr() for t in [*broadcast, *ddp.modules_buffers]}
+        assert {p.data_ptr() for p in trained} <= {t.data_ptr() for t in broadcast}
+    finally:
+        dist.destroy_process_group()

@@ -55,12 +55,13 @@ class LLMGenerator:
         self.bpe = task.build_bpe(None)
 
     @classmethod
-    def from_llm_path(cls, llm_path: str, llm_dtype: str = "fp32", **kwargs):
+    def from_llm_path(cls, llm_path: str, llm_dtype: str = "auto", **kwargs):
         from wav2prompt_plugin.modules.frozen_llm import FrozenLLMDecoder, load_frozen_llm
         from wav2prompt_plugin.tasks.wav2prompt import Wav2PromptTask, Wav2PromptTaskConfig
 
         task = Wav2PromptTask.setup_task(Wav2PromptTaskConfig(llm_path=llm_path))
-        decoder = FrozenLLMDecoder(task.target_dictionary, load_frozen_llm(llm_path, llm_dtype))
+        llm = load_frozen_llm(llm_path, llm_dtype, kwargs.get("device", "cpu"))
+        decoder = FrozenLLMDecoder(task.target_dictionary, llm)
         return cls(task, decoder, **kwargs)
 
     def _decode(self, generator, model, sample) -> List[str]:
@@ -111,10 +112,12 @@ class Wav2PromptInference(LLMGenerator):
 
         state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint)
         llm_path = llm_path or stored_llm_path(state)
-        # fairseq applies arg_overrides only when it reads the file itself
-        overwrite_args_by_name(state["cfg"], {"llm_path": llm_path})
+        # fairseq applies arg_overrides only when it reads the file itself; `cpu`
+        # (the training run's --cpu) decides where the model builds its LLM
+        overrides = {"llm_path": llm_path, "cpu": torch.device(device).type == "cpu"}
+        overwrite_args_by_name(state["cfg"], overrides)
         models, _, task = checkpoint_utils.load_model_ensemble_and_task(
-            [checkpoint], arg_overrides={"llm_path": llm_path}, state=state
+            [checkpoint], arg_overrides=overrides, state=state
         )
         self.model = models[0].to(device).eval()
         super().__init__(task, self.model.decoder, device=device, **generation)

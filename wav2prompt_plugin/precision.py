@@ -26,13 +26,14 @@ from wav2prompt_plugin.errors import InputError
 
 SUPPORTED = "--llm-dtype bf16 --autocast-bf16"
 
+# the memory-efficient variants first: fairseq also sets bf16/fp16 for them (options.py)
 WHOLE_MODEL_CASTS = {
-    "bf16": "--bf16 puts fairseq in TPU mode and casts the whole model, LLM included, to bf16",
     "memory_efficient_bf16": "--memory-efficient-bf16 puts fairseq in TPU mode and casts the whole "
                              "model, LLM included, to bf16",
-    "fp16": "--fp16 casts the whole model, LLM included, to fp16 whatever --llm-dtype says",
+    "bf16": "--bf16 puts fairseq in TPU mode and casts the whole model, LLM included, to bf16",
     "memory_efficient_fp16": "--memory-efficient-fp16 casts the whole model, LLM included, to fp16 "
                              "whatever --llm-dtype says",
+    "fp16": "--fp16 casts the whole model, LLM included, to fp16 whatever --llm-dtype says",
 }
 
 

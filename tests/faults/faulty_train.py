@@ -55,9 +55,10 @@ if fault == "save":
 elif fault == "copy":
     shutil.copyfile = killed_mid_write(shutil.copyfile)
 else:
+    from batch_faults import in_training_batch, nan
     from wav2prompt_plugin.criterions.wav2prompt import Wav2PromptCriterion
 
-    Wav2PromptCriterion.forward = nan_loss(Wav2PromptCriterion.forward)
+    Wav2PromptCriterion.forward = in_training_batch(Wav2PromptCriterion.forward, at, nan)
 
 from fairseq_cli.train import cli_main  # noqa: E402
 

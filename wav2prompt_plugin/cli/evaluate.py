@@ -285,7 +285,7 @@ def main(argv=None):
     parser.add_argument("--max-len-b", type=int, default=60)
     parser.add_argument("--repetition-penalty", type=float, default=1.0,
                         help="Hugging Face's repetition_penalty on generated tokens (paper: 1.5)")
-    parser.add_argument("--llm-dtype", default="fp32", choices=["fp32", "bf16", "fp16"],
+    parser.add_argument("--llm-dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                         help="dtype of the LLM for text-only systems (speech systems use the checkpoint's)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--examples", type=int, default=3, help="example outputs kept per task")

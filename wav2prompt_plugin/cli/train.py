@@ -41,7 +41,12 @@ def rank_options(argv, env) -> list:
 
 def check_launch(args):
     """Refuse what fairseq would start and then fail on, or silently do otherwise."""
-    check_fairseq_precision(args)  # --bf16 would take fairseq's TPU path before the task exists
+    if args.task == "wav2prompt":
+        check_fairseq_precision(args)  # --bf16 would take fairseq's TPU path before the task exists
+    elif args.bf16 or args.memory_efficient_bf16:
+        # fairseq's own tasks (the cascade's speech_to_text) may cast their model, but not into TPU mode
+        raise LaunchError("--bf16 puts fairseq in TPU mode (fairseq/options.py sets tpu=True): "
+                          "on GPUs use --fp16 or --amp")
     if args.distributed_world_size > 1 and args.cpu:
         if args.ddp_backend in ("pytorch_ddp", "c10d"):
             raise LaunchError(f"--ddp-backend {args.ddp_backend} passes device_ids to DDP, which torch "

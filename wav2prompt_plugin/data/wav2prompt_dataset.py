@@ -1,6 +1,6 @@
 """Speech utterances with their prompt segments, target and transcript tokens."""
 import logging
-from typing import List, Optional
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -8,6 +8,7 @@ from fairseq.data import FairseqDataset, data_utils
 from fairseq.data.audio.speech_to_text_dataset import _collate_frames
 
 from wav2prompt_plugin.data.audio_features import AudioError, load_features
+from wav2prompt_plugin.data.packed import PackedSequences, PackedStrings
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +22,9 @@ class Wav2PromptDataset(FairseqDataset):
     prompts: per row, the (prefix, postfix) token ids around E_s;
     names: per row, where it comes from (manifest line and id), for errors.
 
+    Token ids, audio paths and names are kept packed (`PackedSequences`), no
+    Python object per row, so that forked loader workers share their memory.
+
     Audio that fails to decode when read (NaN samples, a corrupt stream) raises
     an AudioError naming the row, or with `skip_bad_rows` is logged and left
     out of its batch.
@@ -28,30 +32,30 @@ class Wav2PromptDataset(FairseqDataset):
 
     def __init__(
         self,
-        audio: List[str],
-        n_frames: List[int],
-        targets: List[List[int]],
-        transcripts: Optional[List[List[int]]],
+        audio: Sequence[str],
+        n_frames: Sequence[int],
+        targets: Union[PackedSequences, Sequence[Sequence[int]]],
+        transcripts: Optional[Union[PackedSequences, Sequence[Sequence[int]]]],
         prompts: List[tuple],
         dictionary,
         shuffle: bool = True,
         utterance_cmvn: bool = True,
         feature_transform=None,
-        names: Optional[List[str]] = None,
+        names: Optional[Sequence[str]] = None,
         skip_bad_rows: bool = False,
         resample_audio: bool = True,
         seed: int = 1,
     ):
-        self.audio = audio
+        self.audio = PackedStrings.of(audio)
         self.sizes = np.array(n_frames, dtype=np.int64)
-        self.targets = targets
-        self.transcripts = transcripts
+        self.targets = PackedSequences.of(targets)
+        self.transcripts = None if transcripts is None else PackedSequences.of(transcripts)
         self.prompts = prompts
         self.dictionary = dictionary
         self.shuffle = shuffle
         self.utterance_cmvn = utterance_cmvn
         self.feature_transform = feature_transform  # e.g. SpecAugment, training only
-        self.names = names or list(audio)
+        self.names = self.audio if names is None else PackedStrings.of(names)
         self.skip_bad_rows = skip_bad_rows
         self.resample_audio = resample_audio
         self.seed = seed
@@ -84,7 +88,7 @@ class Wav2PromptDataset(FairseqDataset):
         item = {
             "id": index,
             "source": features,
-            "target": torch.tensor(self.targets[index] + [self.dictionary.eos()]),
+            "target": torch.tensor(np.append(self.targets[index], self.dictionary.eos()), dtype=torch.long),
             "prefix": torch.tensor(prefix, dtype=torch.long),
             "postfix": torch.tensor(postfix, dtype=torch.long),
         }

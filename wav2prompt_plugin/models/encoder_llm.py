@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from fairseq.dataclass import ChoiceEnum
 from fairseq.models import FairseqEncoderDecoderModel, register_model, register_model_architecture
+from omegaconf import II
 
 from wav2prompt_plugin.models.speech_encoder import build_speech_encoder, load_encoder_weights
 from wav2prompt_plugin.models.text_prompt import PromptEncoder
@@ -25,7 +26,13 @@ from wav2prompt_plugin.models.wav2prompt import (
     wav2prompt_base,
     wav2prompt_tiny,
 )
-from wav2prompt_plugin.modules.frozen_llm import FrozenLLMDecoder, load_frozen_llm
+from wav2prompt_plugin.modules.frozen_llm import (
+    LLM_DTYPE_CHOICES,
+    LLM_DTYPE_HELP,
+    FrozenLLMDecoder,
+    build_frozen_llm,
+    exclude_frozen_llm_from_ddp,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +45,10 @@ class EncoderLLMConfig(SpeechEncoderConfig):
     projector_hidden_dim: int = field(
         default=0, metadata={"help": "0: linear projection to the LLM width; else a 2-layer MLP of this width"}
     )
-    llm_dtype: ChoiceEnum(["fp32", "bf16", "fp16"]) = field(
-        default="fp32", metadata={"help": "dtype the frozen LLM is loaded in"}
+    llm_dtype: ChoiceEnum(LLM_DTYPE_CHOICES) = field(
+        default="auto", metadata={"help": LLM_DTYPE_HELP}
     )
+    cpu: bool = II("common.cpu")
     encoder_init_checkpoint: str = field(
         default="", metadata={"help": "fairseq checkpoint (S2T ASR, CTC or Wav2Prompt) whose speech "
                               "encoder initialises this one at the start of training"}
@@ -98,10 +106,11 @@ class EncoderLLMEncoder(PromptEncoder):
 class EncoderLLMModel(LLMIdentityMixin, FairseqEncoderDecoderModel):
     @classmethod
     def build_model(cls, cfg: EncoderLLMConfig, task):
-        llm = load_frozen_llm(task.cfg.llm_path, cfg.llm_dtype)
+        llm = build_frozen_llm(cfg, task)
         decoder = FrozenLLMDecoder(task.target_dictionary, llm)
         model = cls(EncoderLLMEncoder(cfg, decoder.embed_dim), decoder)
         model.register_llm_identity(task.cfg.llm_path, llm)
+        exclude_frozen_llm_from_ddp(model)
         trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
         logger.info(f"encoder_llm: {trained:,} trained parameters, stack factor {cfg.stack_factor}")
         return model

@@ -31,7 +31,14 @@ from wav2prompt_plugin.models.speech_encoder import (
 )
 from wav2prompt_plugin.models.text_prompt import PromptEncoder
 from wav2prompt_plugin.modules.cif import CifWeightPredictor, integrate_and_fire
-from wav2prompt_plugin.modules.frozen_llm import FrozenLLMDecoder, llm_fingerprint, load_frozen_llm
+from wav2prompt_plugin.modules.frozen_llm import (
+    LLM_DTYPE_CHOICES,
+    LLM_DTYPE_HELP,
+    FrozenLLMDecoder,
+    build_frozen_llm,
+    exclude_frozen_llm_from_ddp,
+    llm_fingerprint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -82,9 +89,10 @@ class Wav2PromptConfig(SpeechEncoderConfig):
     projector_hidden_dim: int = field(
         default=0, metadata={"help": "0: linear projection to the LLM width; else a 2-layer MLP of this width"}
     )
-    llm_dtype: ChoiceEnum(["fp32", "bf16", "fp16"]) = field(
-        default="fp32", metadata={"help": "dtype the frozen LLM is loaded in"}
+    llm_dtype: ChoiceEnum(LLM_DTYPE_CHOICES) = field(
+        default="auto", metadata={"help": LLM_DTYPE_HELP}
     )
+    cpu: bool = II("common.cpu")
     llm_activation_checkpointing: bool = field(
         default=False, metadata={"help": "recompute the frozen LLM's layer activations in the backward "
                                  "pass instead of keeping them (less memory, about one more LLM forward)"}
@@ -220,13 +228,14 @@ class Wav2PromptModel(LLMIdentityMixin, FairseqEncoderDecoderModel):
 
     @classmethod
     def build_model(cls, cfg: Wav2PromptConfig, task):
-        llm = load_frozen_llm(task.cfg.llm_path, cfg.llm_dtype)
+        llm = build_frozen_llm(cfg, task)
         # checkpoints saved before these options existed lack them
         checkpointing = getattr(cfg, "llm_activation_checkpointing", False)
         decoder = FrozenLLMDecoder(task.target_dictionary, llm, checkpointing)
         encoder = Wav2PromptEncoder(cfg, decoder.embed_dim, embedding_rms(llm), len(task.target_dictionary))
         model = cls(encoder, decoder)
         model.register_llm_identity(task.cfg.llm_path, llm)
+        exclude_frozen_llm_from_ddp(model)
         trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
         frozen = sum(p.numel() for p in llm.parameters())
         logger.info(f"wav2prompt: {trained:,} trained parameters, frozen LLM {frozen:,}")

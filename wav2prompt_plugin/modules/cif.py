@@ -47,7 +47,10 @@ class CifWeightPredictor(nn.Module):
         if padding_mask is not None:
             hidden = hidden.masked_fill(padding_mask.unsqueeze(-1), 0.0)
         x = F.relu(self.conv(hidden.transpose(1, 2)).transpose(1, 2))
-        alpha = torch.sigmoid(self.proj(self.dropout(x)).squeeze(-1))
+        # the weights in fp32 even under bf16 autocast: their sums (U up to a
+        # few hundred) are L_QUA and the fired count, where bf16 resolves 0.5-1
+        with torch.autocast(x.device.type, enabled=False):
+            alpha = torch.sigmoid(self.proj(self.dropout(x).float()).squeeze(-1))
         if padding_mask is not None:
             alpha = alpha.masked_fill(padding_mask, 0.0)
         return alpha  # B x T
@@ -72,10 +75,10 @@ def integrate_and_fire(
     """
     if padding_mask is not None:
         alpha = alpha.masked_fill(padding_mask, 0.0)
-    weight_sum = alpha.sum(dim=1)
     work_dtype = torch.promote_types(hidden.dtype, torch.float32)
     h = hidden.to(work_dtype)
     a = alpha.to(work_dtype)
+    weight_sum = a.sum(dim=1)
     if target_lengths is not None:
         scale = target_lengths.to(work_dtype) / a.sum(dim=1).clamp(min=1e-6)
         a = a * scale.unsqueeze(1)

@@ -15,6 +15,7 @@ from typing import Dict, Optional
 
 import torch
 from fairseq.models import FairseqIncrementalDecoder
+from omegaconf import OmegaConf
 
 from wav2prompt_plugin.data.llm_dictionary import LLMPathError, check_llm_dir
 from wav2prompt_plugin.errors import InputError
@@ -22,24 +23,106 @@ from wav2prompt_plugin.errors import InputError
 logger = logging.getLogger(__name__)
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+LLM_DTYPE_CHOICES = ["auto", *DTYPES]
+LLM_DTYPE_HELP = ("dtype the frozen LLM is loaded and run in; auto: the dtype its config.json says it was "
+                  "saved in (bf16 for one saved in fp16), else bf16 on a GPU and fp32 on the CPU")
 
 
 class PromptTooLongError(InputError):
     pass
 
 
-def load_frozen_llm(path: str, dtype: str = "fp32"):
-    from transformers import AutoModelForCausalLM
+def llm_device(cpu: bool = False) -> torch.device:
+    """Where this process runs the LLM: the GPU fairseq gave this rank (it calls
+    torch.cuda.set_device before building the model), else the CPU."""
+    if cpu or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+def resolve_llm_dtype(config, dtype: str, device: torch.device) -> str:
+    """The dtype name `dtype` stands for. `auto`: the dtype the LLM was saved in
+    (its config's `dtype`, `torch_dtype` in older saves), except that an LLM
+    saved in fp16 (LLaMA-2) runs in bf16: fp16 activations backpropagated
+    through the LLM with no loss scaling underflow, and bf16 takes the same
+    memory. Where the config says nothing: bf16 on a GPU, fp32 on the CPU."""
+    if dtype != "auto":
+        return dtype
+    saved = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    if isinstance(saved, str):
+        saved = getattr(torch, saved, None)
+    if saved in (torch.float16, torch.bfloat16):
+        return "bf16"
+    if saved == torch.float32:
+        return "fp32"
+    return "bf16" if device.type == "cuda" else "fp32"
+
+
+def config_cpu(cfg) -> bool:
+    """A model config's `cpu` (fairseq's --cpu through ``II("common.cpu")``).
+    fairseq-train resolves it; a config built by hand (tests, scripts) leaves
+    it unresolved and a checkpoint saved before the field existed lacks it:
+    neither asks for the CPU."""
+    if OmegaConf.is_config(cfg):
+        cpu = OmegaConf.select(cfg, "cpu", default=False, throw_on_resolution_failure=False)
+    else:
+        cpu = getattr(cfg, "cpu", False)
+    return cpu is True
+
+
+def model_llm_dtype(cfg, llm_path: str) -> str:
+    """The dtype name a model config's --llm-dtype resolves to for this LLM and
+    this process's device; read from config.json, before any weights load."""
+    from transformers import AutoConfig
+
+    if cfg.llm_dtype != "auto":
+        return cfg.llm_dtype
+    config = AutoConfig.from_pretrained(check_llm_dir(llm_path), local_files_only=True)
+    return resolve_llm_dtype(config, "auto", llm_device(config_cpu(cfg)))
+
+
+def load_frozen_llm(path: str, dtype: str = "auto", device="cpu"):
+    """The LLM in its run dtype, its weights read from the checkpoint files
+    straight onto `device` (no float32 copy in host memory first)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     check_llm_dir(path)
+    device = torch.device(device)
     try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
         llm = AutoModelForCausalLM.from_pretrained(
-            path, dtype=DTYPES[dtype], local_files_only=True
+            path, config=config, dtype=DTYPES[resolve_llm_dtype(config, dtype, device)],
+            device_map={"": device}, local_files_only=True,
         )
     except (OSError, ValueError) as e:
         raise LLMPathError(f"cannot load a causal LM from --llm-path {path!r}: {e}") from e
     llm.requires_grad_(False)
     return llm.eval()
+
+
+def build_frozen_llm(cfg, task):
+    """A model's frozen LLM: --llm-path in its --llm-dtype, on this rank's device."""
+    return load_frozen_llm(task.cfg.llm_path, cfg.llm_dtype, llm_device(config_cpu(cfg)))
+
+
+def exclude_frozen_llm_from_ddp(model: torch.nn.Module):
+    """Tell torch DDP to leave every frozen LLM inside `model` alone.
+
+    DDP broadcasts all parameters and buffers from rank 0 when it wraps a model
+    (7B LLM weights over the network at start-up) and tracks them for gradient
+    reduction; every rank loads the same LLM from --llm-path and it never has a
+    gradient. Names are relative to `model`, the module fairseq gives to DDP;
+    aliases (tied embeddings) are listed under each of their names.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    names = [
+        f"{prefix}.llm.{name}" if prefix else f"llm.{name}"
+        for prefix, module in model.named_modules() if isinstance(module, FrozenLLMDecoder)
+        for named in (module.llm.named_parameters, module.llm.named_buffers)
+        for name, _ in named(remove_duplicate=False)
+    ]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, names)
 
 
 def llm_fingerprint(llm) -> str:

@@ -1,15 +1,16 @@
 """Task `wav2prompt`: speech manifests, the LLM's tokenizer and prompt templates."""
 import logging
 import os
-from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+import numpy as np
 import torch
 from fairseq.dataclass import FairseqDataclass
 from fairseq.optim.amp_optimizer import AMPOptimizer
 from fairseq.tasks import FairseqTask, register_task
-from omegaconf import II
+from omegaconf import II, OmegaConf, open_dict
 
 from wav2prompt_plugin.bpe.llm_tokenizer import LLMTokenizerBPE
 from wav2prompt_plugin.data.llm_dictionary import (
@@ -18,12 +19,14 @@ from wav2prompt_plugin.data.llm_dictionary import (
     check_tokenizer_matches,
     load_llm_tokenizer,
 )
-from wav2prompt_plugin.data.audio_features import AudioError, header_num_frames
 from wav2prompt_plugin.data.manifest import ManifestError, read_manifest, report_bad_rows
+from wav2prompt_plugin.data.row_checks import RowFacts, row_facts
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_prompt_segments
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
-from wav2prompt_plugin.modules.frozen_llm import llm_max_positions
+from wav2prompt_plugin.modules.frozen_llm import llm_max_positions, model_llm_dtype
 from wav2prompt_plugin.modules.repetition_penalty import RepetitionPenalty
+from wav2prompt_plugin.precision import check_fairseq_precision, check_model_precision
+from wav2prompt_plugin.unused_parameters import prepare_for_ddp
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +88,16 @@ class Wav2PromptTaskConfig(FairseqDataclass):
     )
     train_subset: str = II("dataset.train_subset")
     seed: int = II("common.seed")
+    # fairseq's precision switches, read to refuse the ones that cast the LLM (precision.py)
+    fp16: bool = II("common.fp16")
+    memory_efficient_fp16: bool = II("common.memory_efficient_fp16")
+    bf16: bool = II("common.bf16")
+    memory_efficient_bf16: bool = II("common.memory_efficient_bf16")
+    amp: bool = II("common.amp")
+
+
+def zero_like(value):
+    return torch.zeros_like(value) if torch.is_tensor(value) else type(value)(0)
 
 
 def spec_augment(settings: str):
@@ -112,11 +125,13 @@ class Wav2PromptTask(FairseqTask):
         self.gen_template = PromptTemplate(cfg.gen_template or cfg.train_template)
         self.manifests = {}
         self.generating = False
+        self._finite_sample = None  # a batch for zero-gradient backwards, see train_step
 
     @classmethod
     def setup_task(cls, cfg: Wav2PromptTaskConfig, **kwargs):
         from transformers import AutoConfig
 
+        check_fairseq_precision(cfg)  # before a 7B LLM is loaded
         tokenizer = load_llm_tokenizer(cfg.llm_path)
         llm_config = AutoConfig.from_pretrained(check_llm_dir(cfg.llm_path))
         check_tokenizer_matches(tokenizer, llm_config, cfg.llm_path)
@@ -154,12 +169,13 @@ class Wav2PromptTask(FairseqTask):
         has_transcript = bool(self.cfg.transcript_column) and (
             self.cfg.transcript_column in manifest.columns
         )
-        targets = self.encode_column(manifest, self.cfg.target_column)
-        transcripts = self.encode_column(manifest, self.cfg.transcript_column) if has_transcript else None
+        columns = [self.cfg.target_column] + ([self.cfg.transcript_column] if has_transcript else [])
+        facts = row_facts(manifest, self.tokenizer, columns, self.cfg.resample_audio)
+        n_frames = np.array([int(r["n_frames"]) for r in manifest.rows], dtype=np.int64)
         prompts = self.encode_prompts(manifest.rows, self.template)
         # fairseq-generate passes task_cfg; its targets are references, not trained on
         training = task_cfg is None
-        problems = self.bad_rows(manifest, targets, transcripts, prompts, training)
+        problems = self.bad_rows(manifest, facts, n_frames, prompts, training)
         keep = report_bad_rows(manifest, problems, self.cfg.skip_bad_rows)
         if not keep:
             raise ManifestError(f"manifest {path} has no usable rows")
@@ -167,11 +183,18 @@ class Wav2PromptTask(FairseqTask):
         manifest.line_numbers = [manifest.line_numbers[i] for i in keep]
         self.manifests[split] = manifest
         is_train = split == self.cfg.train_subset
+        targets = facts.tokens[self.cfg.target_column].select(keep)
+        if not has_transcript:
+            transcripts = None
+        elif self.cfg.transcript_column == self.cfg.target_column:
+            transcripts = targets  # one column: one copy of its ids
+        else:
+            transcripts = facts.tokens[self.cfg.transcript_column].select(keep)
         self.datasets[split] = Wav2PromptDataset(
             audio=[r["audio"] for r in manifest.rows],
-            n_frames=[int(r["n_frames"]) for r in manifest.rows],
-            targets=[targets[i] for i in keep],
-            transcripts=None if transcripts is None else [transcripts[i] for i in keep],
+            n_frames=n_frames[keep],
+            targets=targets,
+            transcripts=transcripts,
             prompts=[prompts[i] for i in keep],
             dictionary=self.dictionary,
             shuffle=is_train,
@@ -184,53 +207,58 @@ class Wav2PromptTask(FairseqTask):
         )
         logger.info(f"{path}: {len(keep)} utterances, template {self.template.text!r}")
 
-    def bad_rows(self, manifest, targets, transcripts, prompts, training: bool) -> Dict[int, List[str]]:
-        """Reasons, per row index, why a row cannot be used; header reads only."""
+    def bad_rows(self, manifest, facts: RowFacts, n_frames: np.ndarray, prompts,
+                 training: bool) -> Dict[int, List[str]]:
+        """Reasons, per row index, why a row cannot be used: what the row checks
+        found (header reads and tokenization, cached across starts) against this
+        run's limits. Masks over all rows; reasons are spelled out for flagged rows only."""
         cfg = self.cfg
-        texts = {cfg.target_column: targets}
-        if transcripts is not None:
-            texts[cfg.transcript_column] = transcripts
-        # text of the tokens: a transcript of zero-width or control characters
-        # becomes a lone word-boundary piece, which is no text either
-        decoded = {c: self.tokenizer.batch_decode(ids, skip_special_tokens=True) for c, ids in texts.items()}
-        problems = defaultdict(list)
-        for i, row in enumerate(manifest.rows):
-            for column, ids in texts.items():
-                if not row[column].strip():
-                    problems[i].append(f"empty {column!r}")
-                elif not ids[i] or not decoded[column][i].strip():
-                    problems[i].append(f"{column!r} {row[column]!r} tokenizes to no text")
-            listed = int(row["n_frames"])
-            try:
-                frames = header_num_frames(row["audio"], cfg.resample_audio)
-                if abs(frames - listed) > max(2, listed // 100):
-                    problems[i].append(
-                        f"n_frames {listed}, but the audio has {frames} frames "
-                        "(truncated audio, or n_frames not in 10 ms frames)"
-                    )
-            except AudioError as e:
-                problems[i].append(str(e))
-            if listed > cfg.max_source_positions:
-                problems[i].append(f"{listed} frames > --max-source-positions {cfg.max_source_positions}")
-            if not training:
-                continue
-            if len(targets[i]) + 1 > cfg.max_target_positions:
-                problems[i].append(
-                    f"{len(targets[i]) + 1} target tokens > --max-target-positions {cfg.max_target_positions}"
-                )
+        empty = {c: np.array([not row[c].strip() for row in manifest.rows], dtype=bool) for c in facts.tokens}
+        frames = facts.header_frames
+        mismatch = (frames >= 0) & (np.abs(frames - n_frames) > np.maximum(2, n_frames // 100))
+        flagged = mismatch | (n_frames > cfg.max_source_positions)
+        for column in facts.tokens:
+            flagged |= empty[column] | facts.no_text[column]
+        flagged[list(facts.audio_errors)] = True
+        targets = facts.tokens[cfg.target_column]
+        transcripts = facts.tokens.get(cfg.transcript_column)
+        target_lengths = targets.lengths + 1  # with eos
+        llm_lengths = None
+        if training:
+            flagged |= target_lengths > cfg.max_target_positions
             if transcripts is not None and self.llm_max_positions:
                 # in training E_s has exactly as many vectors as the transcript has tokens
-                length = len(prompts[i][0]) + len(transcripts[i]) + len(prompts[i][1]) + len(targets[i])
-                if length > self.llm_max_positions:
-                    problems[i].append(
-                        f"LLM input of {length} positions > the LLM's maximum {self.llm_max_positions}"
-                    )
+                prompt_lengths = np.array([len(pre) + len(post) for pre, post in prompts], dtype=np.int64)
+                llm_lengths = prompt_lengths + transcripts.lengths + targets.lengths
+                flagged |= llm_lengths > self.llm_max_positions
+        problems = {}
+        for i in np.flatnonzero(flagged).tolist():
+            row, reasons = manifest.rows[i], []
+            for column in facts.tokens:
+                if empty[column][i]:
+                    reasons.append(f"empty {column!r}")
+                elif facts.no_text[column][i]:
+                    reasons.append(f"{column!r} {row[column]!r} tokenizes to no text")
+            listed = int(n_frames[i])
+            if i in facts.audio_errors:
+                reasons.append(facts.audio_errors[i])
+            elif mismatch[i]:
+                reasons.append(
+                    f"n_frames {listed}, but the audio has {frames[i]} frames "
+                    "(truncated audio, or n_frames not in 10 ms frames)"
+                )
+            if listed > cfg.max_source_positions:
+                reasons.append(f"{listed} frames > --max-source-positions {cfg.max_source_positions}")
+            if training and target_lengths[i] > cfg.max_target_positions:
+                reasons.append(
+                    f"{target_lengths[i]} target tokens > --max-target-positions {cfg.max_target_positions}"
+                )
+            if llm_lengths is not None and llm_lengths[i] > self.llm_max_positions:
+                reasons.append(
+                    f"LLM input of {llm_lengths[i]} positions > the LLM's maximum {self.llm_max_positions}"
+                )
+            problems[i] = reasons
         return problems
-
-    def encode_column(self, manifest, column: str) -> List[List[int]]:
-        texts = [row[column].strip() for row in manifest.rows]
-        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
-        return [list(x) for x in ids]
 
     def encode_prompts(self, rows, template: PromptTemplate):
         """(prefix, postfix) token ids per row; rows that fill the template alike share them."""
@@ -261,15 +289,15 @@ class Wav2PromptTask(FairseqTask):
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         """fairseq's train_step, except that a batch whose loss is not finite is
-        skipped with a log line: no backward, so no gradient and, when no other
-        batch of the update contributes, no optimizer step (the update counter
-        still advances). fairseq would stop with FloatingPointError in fp32/bf16
+        skipped with a log line: no gradient from it and, when no other batch
+        of the update contributes, no optimizer step (the update counter still
+        advances). fairseq would stop with FloatingPointError in fp32/bf16
         (with --fp16 its loss scaler skips overflowing gradients itself)."""
         model.train()
         model.set_num_updates(update_num)
-        with torch.autograd.profiler.record_function("forward"):
-            with torch.autocast("cuda", enabled=isinstance(optimizer, AMPOptimizer)):
-                loss, sample_size, logging_output = criterion(model, sample)
+        loss, sample_size, logging_output = self._forward(sample, model, criterion, optimizer)
+        if torch.isfinite(loss) and self._finite_sample is None:
+            self._finite_sample = sample
         if ignore_grad:
             loss *= 0
         if not torch.isfinite(loss):
@@ -278,19 +306,53 @@ class Wav2PromptTask(FairseqTask):
                 f"update {update_num + 1}: non-finite loss ({loss.item()}) on a batch of "
                 f"{len(ids)} utterances (dataset indices {ids}); batch skipped"
             )
+            loss = loss.detach()  # frees this batch's graph before the one below
             if torch.distributed.is_initialized():
-                # DDP all-reduces in backward: every rank must run one, here with zero gradients
-                optimizer.backward(sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0)
-            return loss.detach(), 0, {k: 0 for k in logging_output}
+                self._zero_backward(model, criterion, optimizer, sample)
+            # same keys and types as a trained batch: the ranks' all-reduces of
+            # logging outputs pack tensors and numbers into separate buffers
+            return loss, zero_like(sample_size), {k: zero_like(v) for k, v in logging_output.items()}
         with torch.autograd.profiler.record_function("backward"):
             optimizer.backward(loss)
         return loss, sample_size, logging_output
 
+    @staticmethod
+    def _forward(sample, model, criterion, optimizer):
+        with torch.autograd.profiler.record_function("forward"):
+            with torch.autocast("cuda", enabled=isinstance(optimizer, AMPOptimizer)):
+                return criterion(model, sample)
+
+    def _zero_backward(self, model, criterion, optimizer, sample):
+        """A forward and backward that contribute zero gradients, so that this
+        rank joins the others' gradient all-reduce. torch DDP all-reduces from
+        hooks armed by its own forward: a backward without one would leave the
+        other ranks waiting. The forward runs on this process's first batch
+        with a finite loss (fairseq's trainer keeps its first batch as a dummy
+        the same way): the non-finite batch could give NaN gradients even
+        times zero, and does only when no finite batch came before it."""
+        loss, _, _ = self._forward(self._finite_sample or sample, model, criterion, optimizer)
+        optimizer.backward(torch.nan_to_num(loss, nan=0.0, posinf=0.0, neginf=0.0) * 0.0)
+
     def build_model(self, cfg, from_checkpoint=False):
+        if getattr(cfg, "llm_dtype", None) == "auto":
+            # the checkpoint then records the dtype the LLM trained in, and
+            # the precision rules judge that dtype, not the word `auto`
+            with open_dict(cfg) if OmegaConf.is_config(cfg) else nullcontext():
+                cfg.llm_dtype = model_llm_dtype(cfg, self.cfg.llm_path)
+        check_model_precision(self.cfg, cfg, training=not from_checkpoint)
         model = super().build_model(cfg, from_checkpoint)
         if not from_checkpoint and getattr(cfg, "encoder_init_checkpoint", None):
             model.encoder.load_speech_encoder(cfg.encoder_init_checkpoint)
+        self._model_to_prepare = (model, cfg)
         return model
+
+    def build_criterion(self, cfg, from_checkpoint=False):
+        criterion = super().build_criterion(cfg, from_checkpoint)
+        if getattr(self, "_model_to_prepare", None) is not None:
+            model, model_cfg = self._model_to_prepare
+            self._model_to_prepare = None  # the task keeps no model
+            prepare_for_ddp(model, model_cfg, criterion, cfg)
+        return criterion
 
     def build_bpe(self, cfg):
         if cfg is None or getattr(cfg, "_name", None) in (None, "llm_tokenizer"):

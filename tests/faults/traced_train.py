@@ -14,12 +14,12 @@ import torch
 from fairseq import checkpoint_utils
 from fairseq.trainer import Trainer
 
+from batch_faults import in_training_batch, nan
 from wav2prompt_plugin.cli.train import main
 from wav2prompt_plugin.criterions.wav2prompt import Wav2PromptCriterion
 
 trace_dir = os.environ["TRACE_DIR"]
 rank = os.environ.get("RANK", "0")
-batches = [0]
 
 
 def recorded_save(real):
@@ -39,20 +39,14 @@ def params_after_update(real):
     return train_step
 
 
-def nan_on_one_rank(real):
-    def forward(self, model, sample, reduce=True):
-        loss, sample_size, log = real(self, model, sample, reduce)
-        if model.training:
-            batches[0] += 1
-            if rank == os.environ.get("NAN_RANK") and batches[0] == int(os.environ["NAN_AT"]):
-                loss = loss * float("nan")
-            if rank == os.environ.get("FAIL_RANK") and batches[0] == int(os.environ["FAIL_AT"]):
-                raise RuntimeError(f"injected failure on rank {rank}")
-        return loss, sample_size, log
-    return forward
+def fail(loss):
+    raise RuntimeError(f"injected failure on rank {rank}")
 
 
 checkpoint_utils.torch_persistent_save = recorded_save(checkpoint_utils.torch_persistent_save)
 Trainer.train_step = params_after_update(Trainer.train_step)
-Wav2PromptCriterion.forward = nan_on_one_rank(Wav2PromptCriterion.forward)
+if rank == os.environ.get("NAN_RANK"):
+    Wav2PromptCriterion.forward = in_training_batch(Wav2PromptCriterion.forward, int(os.environ["NAN_AT"]), nan)
+if rank == os.environ.get("FAIL_RANK"):
+    Wav2PromptCriterion.forward = in_training_batch(Wav2PromptCriterion.forward, int(os.environ["FAIL_AT"]), fail)
 main(sys.argv[1:])
