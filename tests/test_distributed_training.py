@@ -3,6 +3,7 @@ torchrun starting `wav2prompt-train` (fairseq-train) ranks, here on CPU over glo
 with fairseq's legacy_ddp (its pytorch_ddp passes device_ids, which torch refuses
 for CPU modules; the DDP wrapping the GPU path takes is run in-process below)."""
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -99,6 +100,22 @@ def test_only_rank_0_writes_checkpoints_without_llm_weights(two_processes):
     trained = params(out, 0)
     for name, value in trained.items():
         torch.testing.assert_close(state["model"][name], value, rtol=0, atol=0)
+
+
+def test_two_ranks_resume_where_they_stopped(two_processes, speech_data, tiny_llm, tmp_path):
+    """Both ranks resume from the update-2 checkpoint (fairseq would have rank 0
+    read it and broadcast it pickled, which the other ranks' torch.load refuses)
+    and reach the uninterrupted run's parameters at update 4."""
+    out, proc, log = two_processes
+    assert proc.returncode == 0, log[-4000:]
+    resumed = tmp_path / "ckpt"
+    os.makedirs(resumed)
+    shutil.copy(out / "ckpt" / "checkpoint_1_2.pt", resumed / "checkpoint_last.pt")
+    proc, log = run(train_args(speech_data, tiny_llm, resumed, 4, CPU_DDP), tmp_path, processes=2)
+    assert proc.returncode == 0, log[-4000:]
+    assert "Loaded checkpoint" in log and "(epoch 1 @ 2 updates)" in log
+    assert max_diff(params(tmp_path, 0), params(out, 0)) <= 1e-6
+    assert max_diff(params(tmp_path, 0), params(tmp_path, 1)) == 0.0
 
 
 @pytest.mark.parametrize("extra", [

@@ -154,9 +154,10 @@ def recipe_run(corpora, tiny_llm, tmp_path_factory):
         "llama-questions-parquet": root / "hf" / "llama_questions" / "data" / "test-*.parquet",
         "add-europarl-asr": "true", "llm-path": tiny_llm, "llm-family": "llama2", "data": out / "data",
         "exp": out / "exp",
-        # the sizes a CPU takes in seconds; everything else is the recipe's configuration
-        "arch": "wav2prompt_tiny", "ctc-arch": "speech_encoder_ctc_tiny", "llm-dtype": "fp32",
-        "precision": "fp32", "cpu": "true", "num-workers": "0", "max-tokens": "3000",
+        # the sizes a CPU takes in seconds, two CPU ranks for a node's GPUs; everything
+        # else (precision --llm-dtype bf16 --autocast-bf16, torchrun, batching) is the recipe's
+        "arch": "wav2prompt_tiny", "ctc-arch": "speech_encoder_ctc_tiny", "cpu": "true",
+        "gpus-per-node": "2", "num-workers": "0", "max-tokens": "3000",
         "max-update": "1", "ctc-max-update": "1", "fewshot-max-update": "1", "warmup-updates": "1",
         "fewshot-sizes": "2", "fewshot-tasks": "st_fr", "log-interval": "1", "save-interval-updates": "1",
         "max-len-b": "4", "eval-systems": "wav2prompt",
@@ -246,6 +247,12 @@ def test_checkpoints_hold_the_recipe_configuration(recipe_run):
     assert state["cfg"]["task"]["train_template"] == "Repeat the English text. Text: {speech} Repeat:"
     assert state["cfg"]["criterion"]["mse_type"] == "normalized"
     assert state["cfg"]["model"]["encoder_init_checkpoint"].endswith("ctc/checkpoint_best.pt")
+    # the recipe's default precision and launch trained it: bf16 LLM, bf16 autocast, two ranks
+    assert state["cfg"]["model"]["llm_dtype"] == "bf16" and state["cfg"]["model"]["autocast_bf16"] is True
+    assert not state["cfg"]["common"]["bf16"] and not state["cfg"]["common"]["fp16"]
+    assert state["cfg"]["distributed_training"]["distributed_world_size"] == 2
+    assert state["cfg"]["dataset"]["required_batch_size_multiple"] == 1
+    assert "distributed init (rank 1)" in recipe_run["log"]
     fewshot = torch.load(exp / "fewshot" / "st_fr_2" / "checkpoint_best.pt", map_location="cpu", weights_only=False)
     assert fewshot["cfg"]["task"]["target_column"] == "fr"
     assert fewshot["cfg"]["task"]["train_template"].endswith("French:")

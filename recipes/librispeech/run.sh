@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Wav2Prompt at the paper's scale: LibriSpeech 960 h ASR data, a frozen 7B LLM
-# (LLaMA-2-7B or BLOOMZ-7B1) in bf16, multi-GPU training through fairseq's own
-# distributed training, zero-shot evaluation on spoken translation, intent and
+# (LLaMA-2-7B or BLOOMZ-7B1) in bf16, multi-GPU training (torchrun starting
+# fairseq-train ranks through wav2prompt-train), zero-shot evaluation on spoken translation, intent and
 # question answering, and few-shot end-to-end fine-tuning.
 #
 #   bash recipes/librispeech/run.sh [--stage N] [--stop-stage N] [--<variable> VALUE ...]
@@ -28,7 +28,7 @@ convert_cmd="ffmpeg -nostdin -loglevel error -y -i {src} -ac 1 -ar 16000 {dst}" 
 # --- the frozen LLM --------------------------------------------------------------
 llm_path=/models/llama-2-7b-hf              # save_pretrained layout, never downloaded
 llm_family=llama2                           # prompt templates: conf/templates/<family>.json (llama2 | bloomz)
-llm_dtype=bf16                              # the LLM's weights (frozen)
+llm_dtype=bf16                              # the frozen LLM's weights: bf16 | fp32 | auto (its saved dtype)
 
 data=data
 exp=exp/$llm_family
@@ -44,8 +44,10 @@ mse_type=normalized                         # normalized | plain (the paper's MS
 spec_augment="freq_mask_N=2,freq_mask_F=27,time_mask_N=2,time_mask_T=40,time_mask_p=1.0"
 
 # --- optimisation (per GPU; tokens are 10 ms fbank frames) -----------------------
-precision=bf16                              # bf16 | fp16 | fp32: fairseq mixed precision of the trained part
+precision=bf16                              # bf16: the trained part under bf16 autocast (fp32 weights, fp32 losses)
+                                            # fp32: no autocast (fairseq's --bf16/--fp16 cast the LLM: refused)
 max_tokens=20000
+batch_multiple=1                            # --required-batch-size-multiple: 8 fills 12-25 s batches to 64 %, 1 to 96 %
 update_freq=1
 lr=5e-4
 warmup_updates=10000
@@ -57,18 +59,17 @@ save_interval_updates=5000
 log_interval=100
 num_workers=4
 seed=1
-# activation checkpointing of the LLM, once the plugin has it:
-#   extra_train_args="--llm-activation-checkpointing"
+# e.g. extra_train_args="--llm-activation-checkpointing" (less memory, about one more LLM forward)
 extra_train_args=""
 
-# --- distributed training: fairseq spawns one process per GPU on one node; ------
-# --- with nnodes > 1, torchrun starts them on each node (run this script on every node)
+# --- distributed training: torchrun starts gpus_per_node ranks on each node --------
+# --- (nnodes > 1: run this script on every node with its --node-rank)
 nnodes=1
-gpus_per_node=8
+gpus_per_node=8                             # ranks per node (with cpu=true: CPU processes)
 node_rank=0
 master_addr=localhost
 master_port=29500
-cpu=false                                   # true: no GPU (tests and smoke runs)
+cpu=false                                   # true: no GPU, ranks over gloo with legacy_ddp (tests and smoke runs)
 
 # --- optional baselines (stage 3) ------------------------------------------------
 run_baselines=false
@@ -157,26 +158,31 @@ prepare() {  # each corpus is prepared once (delete its manifests to redo it)
   python local/combine_manifests.py --out "$data/train/dev.tsv" "$data/librispeech/dev-clean.tsv"
 }
 
-train_launcher() {  # the fairseq-train command line for this machine / cluster
-  if [ "$cpu" = true ]; then
-    echo fairseq-train --cpu
-  elif [ "$nnodes" -gt 1 ]; then
-    # torchrun sets RANK/WORLD_SIZE/MASTER_*; fairseq reads them (env:// init)
+train_launcher() {  # the training command line for this machine / cluster
+  # torchrun on one node and on several; wav2prompt-train turns the ranks it sets
+  # into fairseq-train's --distributed-* options (fairseq's own spawn counts CUDA devices)
+  local ranks=$((nnodes * gpus_per_node))
+  if [ "$ranks" -gt 1 ]; then
     echo torchrun --nnodes "$nnodes" --nproc_per_node "$gpus_per_node" --node_rank "$node_rank" \
-      --master_addr "$master_addr" --master_port "$master_port" "$(command -v fairseq-train)" \
-      --distributed-world-size $((nnodes * gpus_per_node))
+      --master_addr "$master_addr" --master_port "$master_port" "$(command -v wav2prompt-train)"
   else
-    echo fairseq-train --distributed-world-size "$gpus_per_node"
+    echo wav2prompt-train
   fi
+  # fairseq's pytorch_ddp passes device_ids, which torch refuses for CPU modules
+  [ "$cpu" = true ] && echo --cpu --ddp-backend legacy_ddp --distributed-backend gloo
+  return 0
 }
 
-precision_args() {
+precision_args() {  # the plugin's models (wav2prompt, encoder_llm, speech_encoder_ctc)
   case "$precision" in
-    bf16) echo --bf16 ;;
-    fp16) echo --fp16 ;;
+    bf16) echo --autocast-bf16 ;;
     fp32) ;;
-    *) echo "unknown --precision $precision (bf16|fp16|fp32)" >&2; exit 1 ;;
+    *) echo "unknown --precision $precision (bf16|fp32)" >&2; exit 1 ;;
   esac
+}
+
+fairseq_precision_args() {  # fairseq's own s2t_conformer (cascade ASR): its loss-scaled fp16 on GPUs
+  [ "$precision" = fp32 ] || [ "$cpu" = true ] || echo --fp16
 }
 
 fairseq_train() {  # fairseq_train DATA SAVE_DIR MAX_UPDATE ARGS...: skipped once SAVE_DIR/done
@@ -187,8 +193,8 @@ fairseq_train() {  # fairseq_train DATA SAVE_DIR MAX_UPDATE ARGS...: skipped onc
   $(train_launcher) "$data_dir" --user-dir ../../wav2prompt_plugin --task wav2prompt \
     --llm-path "$llm_path" $(precision_args) --seed "$seed" \
     --optimizer adam --adam-betas "(0.9,0.98)" --lr-scheduler inverse_sqrt --clip-norm "$clip_norm" \
-    --max-tokens "$max_tokens" --update-freq "$update_freq" --max-update "$updates" \
-    --save-dir "$save_dir" --no-epoch-checkpoints --save-interval-updates "$save_interval_updates" \
+    --max-tokens "$max_tokens" --required-batch-size-multiple "$batch_multiple" \
+    --update-freq "$update_freq" --max-update "$updates" --save-dir "$save_dir" --no-epoch-checkpoints --save-interval-updates "$save_interval_updates" \
     --keep-interval-updates 1 --validate-interval-updates "$save_interval_updates" \
     --log-format json --log-interval "$log_interval" --log-file "$save_dir/train.log" \
     --num-workers "$num_workers" "$@" $extra_train_args
@@ -231,7 +237,7 @@ baselines() {  # optional: the ASR -> LLM cascade and the Encoder-LLM (paper's b
     --config-yaml config.yaml --train-subset train --valid-subset dev --criterion label_smoothed_cross_entropy \
     --label-smoothing 0.1 --optimizer adam --lr 2e-3 --lr-scheduler inverse_sqrt \
     --warmup-updates "$warmup_updates" --max-tokens "$max_tokens" --max-update "$max_update" \
-    $(precision_args) --save-dir "$exp/asr" --no-epoch-checkpoints && touch "$exp/asr/done"
+    $(fairseq_precision_args) --save-dir "$exp/asr" --no-epoch-checkpoints && touch "$exp/asr/done"
 }
 
 # task name -> the manifest it is scored on; a set whose manifest is missing is skipped.

@@ -10,8 +10,9 @@ starts one process per CUDA device it counts (none on CPU, where it exits 0
 having trained nothing), and under torchrun's environment it takes
 `rank % torch.cuda.device_count()` as the device (a ZeroDivisionError on CPU).
 Here the ranks torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK) become fairseq's
-explicit `--distributed-*` options, so fairseq infers nothing. Without
-torchrun's environment this is plain fairseq-train.
+explicit `--distributed-*` options, so fairseq infers nothing, and every
+rank reads a checkpoint it starts from itself. Without torchrun's environment
+this is plain fairseq-train.
 """
 import os
 import sys
@@ -35,8 +36,15 @@ def rank_options(argv, env) -> list:
     given = [a for a in argv if a.split("=")[0] in SET_HERE]
     if given:
         raise LaunchError(f"{given[0].split('=')[0]} is set from torchrun's environment; drop it")
-    return ["--distributed-init-method", "env://", "--distributed-world-size", env["WORLD_SIZE"],
-            "--distributed-rank", env["RANK"], "--device-id", env["LOCAL_RANK"], "--distributed-no-spawn"]
+    options = ["--distributed-init-method", "env://", "--distributed-world-size", env["WORLD_SIZE"],
+               "--distributed-rank", env["RANK"], "--device-id", env["LOCAL_RANK"], "--distributed-no-spawn"]
+    if int(env["WORLD_SIZE"]) > 1 and "--load-checkpoint-on-all-dp-ranks" not in argv:
+        # otherwise rank 0 reads a checkpoint (resume, --finetune-from-model) and
+        # fairseq broadcasts it pickled; the other ranks' torch.load (weights_only
+        # by default since torch 2.6) refuses its omegaconf config. The plugin's
+        # checkpoints hold no LLM, so each rank reading its own copy is cheap.
+        options.append("--load-checkpoint-on-all-dp-ranks")
+    return options
 
 
 def check_launch(args):
