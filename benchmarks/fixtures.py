@@ -36,7 +36,7 @@ def make_llm(out_dir: str, hidden=256, layers=4, heads=4, vocab=2048, seed=0) ->
         hard_vocab_limit=False, minloglevel=2,
     )
     shutil.copy(os.path.join(work, "sp.model"), os.path.join(out_dir, "tokenizer.model"))
-    tokenizer = LlamaTokenizer.from_pretrained(out_dir, pad_token="<pad>")
+    tokenizer = LlamaTokenizer.from_pretrained(out_dir, pad_token="<pad>", add_bos_token=True)
     tokenizer.save_pretrained(out_dir)
     torch.manual_seed(seed)
     config = LlamaConfig(

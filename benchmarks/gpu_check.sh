@@ -251,7 +251,7 @@ spm.SentencePieceTrainer.train(
     unk_id=0, bos_id=1, eos_id=2, pad_id=-1, hard_vocab_limit=False, minloglevel=2)
 shutil.copy(os.path.join(out, "_spm", "sp.model"), os.path.join(out, "tokenizer.model"))
 shutil.rmtree(os.path.join(out, "_spm"))
-tokenizer = LlamaTokenizer.from_pretrained(out)  # LLaMA-2's specials: unk 0, bos 1, eos 2, no pad
+tokenizer = LlamaTokenizer.from_pretrained(out, add_bos_token=True)  # LLaMA-2: unk 0, bos 1 (added), eos 2, no pad
 tokenizer.save_pretrained(out)
 assert len(tokenizer) <= vocab
 config = LlamaConfig(
@@ -437,7 +437,7 @@ llm = dict(d=llm_cfg["hidden_size"], layers=llm_cfg["num_hidden_layers"], heads=
 tokenizer = load_llm_tokenizer(os.path.join(work, "llm"))
 template = json.load(open(os.path.join(os.path.dirname(bench), "recipes/librispeech/conf/templates/llama2.json")))
 prefix, postfix = PromptTemplate(template["asr"]["template"]).split({})
-pre, post = encode_prompt_segments(tokenizer, tokenizer.bos_token_id, prefix, postfix)
+pre, post = encode_prompt_segments(tokenizer, prefix, postfix)
 data = json.load(open(os.path.join(work, "data", "stats.json")))
 
 result = {"device": device, "peak_tflops": peak, "updates_requested": updates, "variants": {},

@@ -30,9 +30,9 @@ SENTENCES = [
 CONTEXTS = ["the box is green", "tom lives in paris", "the ball is under the table"]
 
 
-def build_tiny_llm(out_dir, seed=0, corpus=SENTENCES, vocab_size=120, family="llama"):
+def build_tiny_llm(out_dir, seed=0, corpus=SENTENCES, vocab_size=120, family="llama", pad_token="<pad>"):
     """A causal LM of odd sizes (LLaMA, or BLOOM with ALiBi) and a SentencePiece
-    tokenizer, saved like a real LLM."""
+    tokenizer, saved like a real LLM (`pad_token=None`: none, as LLaMA-2's)."""
     import sentencepiece as spm
     from transformers import BloomConfig, BloomForCausalLM, LlamaConfig, LlamaForCausalLM, LlamaTokenizer
 
@@ -43,12 +43,13 @@ def build_tiny_llm(out_dir, seed=0, corpus=SENTENCES, vocab_size=120, family="ll
         f.write("\n".join(list(corpus) * 3 + CONTEXTS + ["translate into french intent answer"]))
     spm.SentencePieceTrainer.train(
         input=text, model_prefix=os.path.join(work, "sp"), vocab_size=vocab_size,
-        model_type="bpe", unk_id=0, bos_id=1, eos_id=2, pad_id=3,
+        model_type="bpe", unk_id=0, bos_id=1, eos_id=2, pad_id=3 if pad_token else -1,
         hard_vocab_limit=False, minloglevel=2,
     )
     os.makedirs(out_dir, exist_ok=True)
     shutil.copy(os.path.join(work, "sp.model"), os.path.join(out_dir, "tokenizer.model"))
-    tokenizer = LlamaTokenizer.from_pretrained(out_dir, pad_token="<pad>")
+    # LLaMA-2's tokenizer_config.json: add_bos_token true
+    tokenizer = LlamaTokenizer.from_pretrained(out_dir, pad_token=pad_token, add_bos_token=True)
     tokenizer.save_pretrained(out_dir)
     torch.manual_seed(seed)
     if family == "bloom":
@@ -60,7 +61,7 @@ def build_tiny_llm(out_dir, seed=0, corpus=SENTENCES, vocab_size=120, family="ll
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=72, intermediate_size=148,
         num_hidden_layers=3, num_attention_heads=3, num_key_value_heads=3,
-        max_position_embeddings=256, bos_token_id=1, eos_token_id=2, pad_token_id=3,
+        max_position_embeddings=256, bos_token_id=1, eos_token_id=2, pad_token_id=3 if pad_token else None,
         tie_word_embeddings=False, initializer_range=0.3,
     )
     LlamaForCausalLM(config).save_pretrained(out_dir)

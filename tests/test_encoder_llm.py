@@ -76,7 +76,7 @@ def test_wav2prompt_criterion_refuses_transcript_losses(task):
     sample = {
         "net_input": {"src_tokens": torch.randn(1, 30, 80), "src_lengths": torch.tensor([30]),
                       "prev_output_tokens": torch.tensor([[dictionary.eos(), 5]]),
-                      "prompt_prefix_tokens": torch.tensor([[dictionary.llm_bos]]),
+                      "prompt_prefix_tokens": torch.tensor([task.leading_specials]),
                       "prompt_prefix_lengths": torch.tensor([1]),
                       "prompt_postfix_tokens": torch.zeros(1, 0, dtype=torch.long),
                       "prompt_postfix_lengths": torch.tensor([0])},

@@ -121,9 +121,8 @@ def test_dictionary_is_the_llm_vocabulary(tiny_llm):
     assert len(d) == len(tokenizer) + 3
     ids = tokenizer("the cat sleeps", add_special_tokens=False)["input_ids"]
     assert d.pieces_to_ids(d.string(torch.tensor(ids))) == ids
-    assert (d.bos(), d.eos(), d.pad(), d.unk()) == (
-        tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id, tokenizer.unk_token_id
-    )
+    assert (d.eos(), d.pad(), d.unk()) == (tokenizer.eos_token_id, tokenizer.pad_token_id, tokenizer.unk_token_id)
+    assert d.bos() == d.eos()  # fairseq's first decoder input, which the prompt replaces
     assert all(d[i] == tokenizer.convert_ids_to_tokens(i) for i in range(len(tokenizer)))
 
 

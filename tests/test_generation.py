@@ -19,7 +19,7 @@ def generator(tiny_llm):
 def hf_greedy(generator, text, row, max_new_tokens=12):
     task = generator.task
     llm = generator.text_model.decoder.llm
-    ids = text_prompt_ids(task.tokenizer, task.target_dictionary.llm_bos, PromptTemplate(TEMPLATE), row, text)
+    ids = text_prompt_ids(task.tokenizer, PromptTemplate(TEMPLATE), row, text)
     pad = task.target_dictionary.pad()
     out = llm.generate(
         input_ids=torch.tensor([ids]), max_new_tokens=max_new_tokens, min_new_tokens=1,

@@ -32,7 +32,7 @@ class FairseqMaxLength(LogitsProcessor):
 def hf_generate(generator, text, beam, penalty):
     task = generator.task
     llm = generator.text_model.decoder.llm
-    ids = text_prompt_ids(task.tokenizer, task.target_dictionary.llm_bos, PromptTemplate(TEMPLATE), {}, text)
+    ids = text_prompt_ids(task.tokenizer, PromptTemplate(TEMPLATE), {}, text)
     eos, pad = task.target_dictionary.eos(), task.target_dictionary.pad()
     with torch.no_grad():
         embeds = llm.get_input_embeddings()(torch.tensor([ids]))

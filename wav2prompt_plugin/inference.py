@@ -19,7 +19,7 @@ from fairseq.data import data_utils
 from fairseq.dataclass.configs import GenerationConfig
 from fairseq.dataclass.utils import overwrite_args_by_name
 
-from wav2prompt_plugin.data.templates import PromptTemplate, encode_segment
+from wav2prompt_plugin.data.templates import PromptTemplate, encode_speech_texts
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
 from wav2prompt_plugin.models.text_prompt import TextPromptModel
 from wav2prompt_plugin.models.wav2prompt import decode_llm_identity
@@ -95,7 +95,7 @@ class LLMGenerator:
         """A batch for the text model: each text's tokens at {speech}."""
         template = PromptTemplate(template)
         rows = _rows(template, fields, len(texts))
-        ids = [torch.tensor(encode_segment(self.task.tokenizer, t), dtype=torch.long) for t in texts]
+        ids = [torch.tensor(x, dtype=torch.long) for x in encode_speech_texts(self.task.tokenizer, template, texts)]
         pad = self.task.target_dictionary.pad()
         net_input = self._prompt_input(template, rows)
         net_input["src_lengths"] = torch.tensor([x.numel() for x in ids])

@@ -296,7 +296,8 @@ fewshot() {  # few-shot E2E fine-tuning: speech -> task output, LLM frozen, from
       fairseq_train "$dir" "$exp/fewshot/${task}_$size" "$fewshot_max_update" \
         --train-subset "${task}_$size" --valid-subset "${task}_dev" --arch "$arch" --llm-dtype "$llm_dtype" \
         --finetune-from-model "$exp/wav2prompt/checkpoint_best.pt" \
-        --train-template "$(template "$task")" --target-column "$tgt" --spec-augment "$spec_augment" \
+        --train-template "$(template "$task")" --target-column "$tgt" --transcript-column tgt_text \
+        --spec-augment "$spec_augment" \
         --criterion wav2prompt --mse-weight "$mse_weight" --qua-weight "$qua_weight" --mse-type "$mse_type" \
         --lr "$fewshot_lr" --warmup-updates "$fewshot_warmup_updates"
       score "$exp/eval" wav2prompt "$exp/fewshot/${task}_$size/checkpoint_best.pt" "wav2prompt_ft$size" "$task"

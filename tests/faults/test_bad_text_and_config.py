@@ -105,3 +105,30 @@ def test_fairseq_train_reports_bad_input_in_one_line(speech_data, tiny_llm, tmp_
         command += ["--train-template", "Translate:"]
     report = error_report(run_cli(command, check=False), error)
     assert len(report.splitlines()) == 1 and message in report, report
+
+
+@pytest.mark.parametrize("options, edit, message", [
+    ({"target_column": "context"}, None,
+     "--target-column 'context' is not the transcript: name the column of the utterances' transcripts"),
+    ({}, lambda row: row.update(src_text=row["tgt_text"]),
+     "has a src_text column, as fairseq's speech-translation manifests do, where tgt_text is the translation"),
+    ({"transcript_column": "english"}, None, "--transcript-column 'english': manifest"),
+])
+def test_a_transcript_that_may_be_the_translation_must_be_named(speech_data, tiny_llm, tmp_path, options, edit,
+                                                                message):
+    """Few-shot data with tgt_text as the translation would silently scale CIF
+    to, and compute L_MSE against, the translation's tokens."""
+    from wav2prompt_plugin.tasks.wav2prompt import TranscriptColumnError
+
+    rows = read_rows(speech_data, "train")
+    for row in rows:
+        (edit or (lambda r: None))(row)
+    data = write_split(tmp_path, "train", rows)
+    with pytest.raises(TranscriptColumnError, match=message.replace("(", r"\(")):
+        make_task(data, tiny_llm, **options).load_dataset("train")
+    # named, or none: it trains
+    named = {**options, "transcript_column": "tgt_text"} if "transcript_column" not in options else {
+        "transcript_column": ""}
+    task = make_task(data, tiny_llm, **named)
+    task.load_dataset("train")
+    assert (task.dataset("train").transcripts is None) is (named["transcript_column"] == "")

@@ -60,7 +60,7 @@ def test_hypothesis_reaching_the_llm_context_ends_there(tiny_llm):
     sample = generator.text_sample(["the cat sleeps"], TEMPLATE)
     tokens = generator.task.inference_step(generator.text_generator, [generator.text_model], sample)[0][0]["tokens"]
     task = generator.task
-    prompt = text_prompt_ids(task.tokenizer, task.target_dictionary.llm_bos, PromptTemplate(TEMPLATE), {},
+    prompt = text_prompt_ids(task.tokenizer, PromptTemplate(TEMPLATE), {},
                              "the cat sleeps")
     # the prompt and every generated token but the last fill the 256 positions; eos ends it
     assert len(prompt) + len(tokens) - 1 == 256 + 1

@@ -33,7 +33,7 @@ import os
 from typing import Dict, List
 
 from wav2prompt_plugin.data.manifest import read_manifest
-from wav2prompt_plugin.data.templates import PromptTemplate, encode_segment
+from wav2prompt_plugin.data.templates import PromptTemplate, encode_speech_texts
 from wav2prompt_plugin.evaluation.instruction_following import InstructionFollowing
 from wav2prompt_plugin.evaluation.metrics import METRICS
 from wav2prompt_plugin.evaluation.report import load_results, save_results
@@ -124,13 +124,15 @@ def prompt_lengths(system, generator, rows, args) -> Dict[str, float]:
     seconds = 0.0
     positions_total = 0
     tokenizer = generator.task.tokenizer
+    # U as the model was trained on it: the transcript's tokens at its template's {speech}
+    trained = generator.task.train_template
     for batch in batches(rows, args.batch_size):
         if system in SPEECH_SYSTEMS:
             positions = generator.prompt_lengths([r["audio"] for r in batch])
         else:
-            positions = [len(encode_segment(tokenizer, t)) for t in speech_text(system, batch, args)]
+            positions = [len(x) for x in encode_speech_texts(tokenizer, trained, speech_text(system, batch, args))]
         for row, n in zip(batch, positions):
-            u = len(encode_segment(tokenizer, row[args.transcript_column]))
+            u = len(encode_speech_texts(tokenizer, trained, [row[args.transcript_column]])[0])
             exact += n == u
             within1 += abs(n - u) <= 1
             positions_total += n

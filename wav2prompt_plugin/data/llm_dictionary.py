@@ -2,9 +2,12 @@
 
 fairseq index i is LLM token id i, so target tensors go straight into the
 LLM's embedding and its logits straight into fairseq's SequenceGenerator. The
-specials are the LLM's own: bos/eos/unk as its tokenizer defines them; pad is
+specials are the LLM's own: eos and unk as its tokenizer defines them; pad is
 its pad token, or its unk token when it has no pad distinct from eos (LLaMA-2),
-because fairseq must never treat eos as padding.
+or one index past the LLM's vocabulary when it has neither (GPT-2, Qwen,
+LLaMA-3), because fairseq must never treat eos, or any token of text, as
+padding. Prompts start with what the tokenizer itself puts before text
+(data/templates.py), not with whatever bos the tokenizer defines.
 """
 import logging
 import os
@@ -76,20 +79,22 @@ class LLMDictionary(Dictionary):
 
         self.eos_index = _require(tokenizer.eos_token_id, "eos", tokenizer)
         self.unk_index = tokenizer.unk_token_id
+        # fairseq pads targets and prompts with pad, ignores it in the loss and
+        # never generates it: it must be no token of text. The tokenizer's pad
+        # where it is not eos; else its unk (LLaMA-2: never in text, since its
+        # pieces cover every byte); else an index past the LLM's vocabulary
+        # (GPT-2, Qwen, LLaMA-3), which FrozenLLMDecoder never embeds and
+        # scores -inf
         pad = tokenizer.pad_token_id
         if pad is None or pad == self.eos_index:
             pad = self.unk_index
         if pad is None or pad == self.eos_index:
-            raise LLMPathError(
-                f"the tokenizer of {tokenizer.name_or_path!r} has no pad or unk token distinct "
-                "from eos; set pad_token in its tokenizer_config.json"
-            )
+            pad = self.add_symbol("<wav2prompt_pad>")
         self.pad_index = pad
-        if self.unk_index is None:
+        self.llm_vocab_size = vocab_size  # indices from here on are the plugin's own
+        if self.unk_index is None or self.unk_index == self.eos_index:
             self.unk_index = pad
-        # LLMs without a bos (GPT-2 style) start the prompt with nothing
-        self.llm_bos = tokenizer.bos_token_id
-        self.bos_index = self.llm_bos if self.llm_bos is not None else self.eos_index
+        self.bos_index = self.eos_index  # fairseq's first decoder input, which the prompt replaces
         self.bos_word, self.pad_word = self.symbols[self.bos_index], self.symbols[pad]
         self.eos_word, self.unk_word = self.symbols[self.eos_index], self.symbols[self.unk_index]
         self.nspecial = 0

@@ -37,11 +37,12 @@ from fairseq.distributed.utils import get_global_rank
 from wav2prompt_plugin.data.audio_features import AudioError, header_num_frames, split_slice
 from wav2prompt_plugin.data.manifest import Manifest
 from wav2prompt_plugin.data.packed import PackedSequences, PackedStrings
+from wav2prompt_plugin.data.templates import encode_segments
 
 logger = logging.getLogger(__name__)
 
 # bump when check_rows, or what it calls, changes what it finds for the same input
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 # the tokenizer's files besides its vocab_files_names, as save_pretrained writes them
 TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
 TOKENIZE_CHUNK = 16384  # rows per tokenizer call: bounds the Python lists alive at once
@@ -54,12 +55,26 @@ class RowFacts:
     header_frames: np.ndarray  # int64; -1 where the header could not be read
     audio_errors: Dict[int, str]  # row -> why its header could not be read
     file_stamps: np.ndarray  # int64 rows x 3: (size, mtime_ns, inode) of the audio file; -1 if absent
-    tokens: Dict[str, PackedSequences]  # column -> token ids of its stripped text
+    tokens: Dict[str, PackedSequences]  # text spec (see text_spec) -> token ids of its column's text
     no_text: Dict[str, np.ndarray]  # column -> bool: no ids, or ids that decode to blank text
 
 
+AT_START = "@start"
+
+
+def text_spec(column: str, at_start: bool = False) -> str:
+    """A column's texts as written in running text: after a space (targets, a
+    transcript after the template's prefix), or at the text's start."""
+    return column + AT_START if at_start else column
+
+
+def spec_column(spec: str) -> Tuple[str, bool]:
+    return (spec[:-len(AT_START)], True) if spec.endswith(AT_START) else (spec, False)
+
+
 def row_facts(manifest: Manifest, tokenizer, columns: Sequence[str], resample_audio: bool) -> RowFacts:
-    """The facts of every row of `manifest`, from its cache when that is current."""
+    """The facts of every row of `manifest`, from its cache when that is current.
+    `columns`: text specs (`text_spec`) of the columns to tokenize."""
     columns = list(dict.fromkeys(columns))  # a column that is target and transcript is tokenized once
     stamps = file_stamps(audio_file(row["audio"]) for row in manifest.rows)
     key = cache_key(manifest.path, tokenizer, columns, resample_audio)
@@ -83,17 +98,18 @@ def row_facts(manifest: Manifest, tokenizer, columns: Sequence[str], resample_au
 def check_rows(manifest: Manifest, tokenizer, columns: List[str], resample_audio: bool,
                stamps: np.ndarray) -> RowFacts:
     facts = RowFacts(np.full(len(manifest), -1, dtype=np.int64), {}, stamps, {}, {})
-    for column in columns:
-        texts = [row[column].strip() for row in manifest.rows]
-        facts.tokens[column], facts.no_text[column] = encode_texts(tokenizer, texts)
+    for spec in columns:
+        column, at_start = spec_column(spec)
+        texts = [row[column] for row in manifest.rows]
+        facts.tokens[spec], facts.no_text[spec] = encode_texts(tokenizer, texts, at_start)
     read_headers(manifest, range(len(manifest)), resample_audio, facts)
     return facts
 
 
-def encode_texts(tokenizer, texts: List[str]) -> Tuple[PackedSequences, np.ndarray]:
+def encode_texts(tokenizer, texts: List[str], at_start: bool) -> Tuple[PackedSequences, np.ndarray]:
     parts, no_text = [PackedSequences.from_lists([])], []  # the empty part: a manifest without rows
     for start in range(0, len(texts), TOKENIZE_CHUNK):
-        ids = tokenizer(texts[start:start + TOKENIZE_CHUNK], add_special_tokens=False)["input_ids"]
+        ids = encode_segments(tokenizer, texts[start:start + TOKENIZE_CHUNK], at_start)
         # text of the tokens: a transcript of zero-width or control characters
         # becomes a lone word-boundary piece, which is no text either
         decoded = tokenizer.batch_decode(ids, skip_special_tokens=True)

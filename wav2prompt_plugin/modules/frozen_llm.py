@@ -202,7 +202,11 @@ class FrozenLLMDecoder(FairseqIncrementalDecoder):
         return self.llm.get_input_embeddings().weight.dtype
 
     def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.llm.get_input_embeddings()(tokens)
+        embedding = self.llm.get_input_embeddings()
+        # the dictionary's own pad past the LLM's vocabulary (llm_dictionary.py)
+        # stands only where the mask hides it: any row will do there
+        tokens = tokens.masked_fill(tokens >= embedding.num_embeddings, 0)
+        return embedding(tokens)
 
     def build_prompt(self, encoder_out: Dict):
         """Left-padded ``[Emb(prefix); E_s; Emb(postfix)]``: B x P x D and its mask."""
@@ -316,6 +320,9 @@ class FrozenLLMDecoder(FairseqIncrementalDecoder):
 
     def get_normalized_probs(self, net_output, log_probs, sample=None):
         logits = net_output[0].float()
+        if logits.size(-1) < len(self.dictionary):  # the dictionary's pad past the LLM's vocabulary
+            logits = torch.nn.functional.pad(logits, (0, len(self.dictionary) - logits.size(-1)),
+                                             value=float("-inf"))
         generated = (net_output[1] or {}).get("generated_tokens") if len(net_output) > 1 else None
         if self.repetition_penalty is not None and generated is not None:
             lprobs = self.repetition_penalty.log_probs(logits, generated)

@@ -20,9 +20,15 @@ from wav2prompt_plugin.data.llm_dictionary import (
     load_llm_tokenizer,
 )
 from wav2prompt_plugin.data.manifest import ManifestError, read_manifest, report_bad_rows
-from wav2prompt_plugin.data.row_checks import RowFacts, row_facts
-from wav2prompt_plugin.data.templates import PromptTemplate, encode_prompt_segments
+from wav2prompt_plugin.data.row_checks import RowFacts, row_facts, spec_column, text_spec
+from wav2prompt_plugin.data.templates import (
+    PromptTemplate,
+    encode_prompt_segments,
+    leading_special_tokens,
+    speech_at_start,
+)
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
+from wav2prompt_plugin.errors import InputError
 from wav2prompt_plugin.modules.frozen_llm import llm_max_positions, model_llm_dtype
 from wav2prompt_plugin.modules.repetition_penalty import RepetitionPenalty
 from wav2prompt_plugin.precision import check_fairseq_precision, check_model_precision
@@ -53,9 +59,10 @@ class Wav2PromptTaskConfig(FairseqDataclass):
         default="tgt_text", metadata={"help": "manifest column the LLM must produce"}
     )
     transcript_column: Optional[str] = field(
-        default="tgt_text",
-        metadata={"help": "manifest column holding the transcript for L_MSE and L_QUA; "
-                  "ignored when the manifest lacks it"},
+        default=None,
+        metadata={"help": "manifest column holding the utterance's transcript (L_MSE, L_QUA and CIF's "
+                  "count U); default: tgt_text when it is also the target and the manifest has no "
+                  "src_text (ASR data), else it must be named; '' trains without it (CE only)"},
     )
     max_source_positions: int = field(
         default=6000, metadata={"help": "longest utterance in fbank frames (10 ms); a longer one is a bad row"}
@@ -96,6 +103,10 @@ class Wav2PromptTaskConfig(FairseqDataclass):
     amp: bool = II("common.amp")
 
 
+class TranscriptColumnError(InputError):
+    pass
+
+
 def zero_like(value):
     return torch.zeros_like(value) if torch.is_tensor(value) else type(value)(0)
 
@@ -126,6 +137,8 @@ class Wav2PromptTask(FairseqTask):
         self.manifests = {}
         self.generating = False
         self._finite_sample = None  # a batch for zero-gradient backwards, see train_step
+        # what the tokenizer puts before plain text leads every prompt (templates.py)
+        self.leading_specials = leading_special_tokens(tokenizer)
 
     @classmethod
     def setup_task(cls, cfg: Wav2PromptTaskConfig, **kwargs):
@@ -166,16 +179,17 @@ class Wav2PromptTask(FairseqTask):
         manifest = read_manifest(path, required=[self.cfg.target_column])
         for template in (self.train_template, self.gen_template):
             template.check_columns(manifest.columns, f"manifest {path}")
-        has_transcript = bool(self.cfg.transcript_column) and (
-            self.cfg.transcript_column in manifest.columns
-        )
-        columns = [self.cfg.target_column] + ([self.cfg.transcript_column] if has_transcript else [])
+        # fairseq-generate passes task_cfg; its targets are references, not trained on
+        training = task_cfg is None
+        transcript_column = self.transcript_column(manifest, path) if training else None
+        # targets follow the prompt; the transcript stands where E_s does
+        target = text_spec(self.cfg.target_column)
+        transcript = transcript_column and text_spec(transcript_column, speech_at_start(self.train_template))
+        columns = [target] + ([transcript] if transcript else [])
         facts = row_facts(manifest, self.tokenizer, columns, self.cfg.resample_audio)
         n_frames = np.array([int(r["n_frames"]) for r in manifest.rows], dtype=np.int64)
         prompts = self.encode_prompts(manifest.rows, self.template)
-        # fairseq-generate passes task_cfg; its targets are references, not trained on
-        training = task_cfg is None
-        problems = self.bad_rows(manifest, facts, n_frames, prompts, training)
+        problems = self.bad_rows(manifest, facts, n_frames, prompts, training, target, transcript)
         keep = report_bad_rows(manifest, problems, self.cfg.skip_bad_rows)
         if not keep:
             raise ManifestError(f"manifest {path} has no usable rows")
@@ -183,13 +197,13 @@ class Wav2PromptTask(FairseqTask):
         manifest.line_numbers = [manifest.line_numbers[i] for i in keep]
         self.manifests[split] = manifest
         is_train = split == self.cfg.train_subset
-        targets = facts.tokens[self.cfg.target_column].select(keep)
-        if not has_transcript:
+        targets = facts.tokens[target].select(keep)
+        if not transcript:
             transcripts = None
-        elif self.cfg.transcript_column == self.cfg.target_column:
-            transcripts = targets  # one column: one copy of its ids
+        elif transcript == target:
+            transcripts = targets  # one column written alike: one copy of its ids
         else:
-            transcripts = facts.tokens[self.cfg.transcript_column].select(keep)
+            transcripts = facts.tokens[transcript].select(keep)
         self.datasets[split] = Wav2PromptDataset(
             audio=[r["audio"] for r in manifest.rows],
             n_frames=n_frames[keep],
@@ -207,21 +221,49 @@ class Wav2PromptTask(FairseqTask):
         )
         logger.info(f"{path}: {len(keep)} utterances, template {self.template.text!r}")
 
-    def bad_rows(self, manifest, facts: RowFacts, n_frames: np.ndarray, prompts,
-                 training: bool) -> Dict[int, List[str]]:
+    def transcript_column(self, manifest, path: str) -> Optional[str]:
+        """The column L_MSE and L_QUA train against; see --transcript-column."""
+        named = self.cfg.transcript_column
+        if named == "":
+            return None
+        if named is not None:
+            if named not in manifest.columns:
+                raise TranscriptColumnError(
+                    f"--transcript-column {named!r}: manifest {path} has no such column "
+                    f"(columns: {', '.join(manifest.columns)}); '' trains without a transcript"
+                )
+            return named
+        if self.cfg.target_column != "tgt_text":
+            raise TranscriptColumnError(
+                f"--target-column {self.cfg.target_column!r} is not the transcript: name the column of "
+                f"the utterances' transcripts in manifest {path} with --transcript-column (e.g. tgt_text), "
+                "or --transcript-column '' to train on the target alone"
+            )
+        if "src_text" in manifest.columns:
+            raise TranscriptColumnError(
+                f"manifest {path} has a src_text column, as fairseq's speech-translation manifests do, "
+                "where tgt_text is the translation: name the transcript with --transcript-column "
+                "(src_text, or tgt_text if it is the transcript)"
+            )
+        return "tgt_text"
+
+    def bad_rows(self, manifest, facts: RowFacts, n_frames: np.ndarray, prompts, training: bool,
+                 target: str, transcript: Optional[str]) -> Dict[int, List[str]]:
         """Reasons, per row index, why a row cannot be used: what the row checks
         found (header reads and tokenization, cached across starts) against this
         run's limits. Masks over all rows; reasons are spelled out for flagged rows only."""
         cfg = self.cfg
-        empty = {c: np.array([not row[c].strip() for row in manifest.rows], dtype=bool) for c in facts.tokens}
+        column_of = {spec: spec_column(spec)[0] for spec in facts.tokens}
+        empty = {c: np.array([not row[column_of[c]].strip() for row in manifest.rows], dtype=bool)
+                 for c in facts.tokens}
         frames = facts.header_frames
         mismatch = (frames >= 0) & (np.abs(frames - n_frames) > np.maximum(2, n_frames // 100))
         flagged = mismatch | (n_frames > cfg.max_source_positions)
         for column in facts.tokens:
             flagged |= empty[column] | facts.no_text[column]
         flagged[list(facts.audio_errors)] = True
-        targets = facts.tokens[cfg.target_column]
-        transcripts = facts.tokens.get(cfg.transcript_column)
+        targets = facts.tokens[target]
+        transcripts = facts.tokens[transcript] if transcript else None
         target_lengths = targets.lengths + 1  # with eos
         llm_lengths = None
         if training:
@@ -234,11 +276,15 @@ class Wav2PromptTask(FairseqTask):
         problems = {}
         for i in np.flatnonzero(flagged).tolist():
             row, reasons = manifest.rows[i], []
-            for column in facts.tokens:
-                if empty[column][i]:
-                    reasons.append(f"empty {column!r}")
-                elif facts.no_text[column][i]:
-                    reasons.append(f"{column!r} {row[column]!r} tokenizes to no text")
+            for spec, column in column_of.items():
+                if empty[spec][i]:
+                    reason = f"empty {column!r}"
+                elif facts.no_text[spec][i]:
+                    reason = f"{column!r} {row[column]!r} tokenizes to no text"
+                else:
+                    continue
+                if reason not in reasons:  # a column written in two places
+                    reasons.append(reason)
             listed = int(n_frames[i])
             if i in facts.audio_errors:
                 reasons.append(facts.audio_errors[i])
@@ -267,7 +313,7 @@ class Wav2PromptTask(FairseqTask):
         for row in rows:
             key = template.split(row)
             if key not in cache:
-                cache[key] = encode_prompt_segments(self.tokenizer, self.dictionary.llm_bos, *key)
+                cache[key] = encode_prompt_segments(self.tokenizer, *key, specials=self.leading_specials)
             prompts.append(cache[key])
         return prompts
 

@@ -50,7 +50,12 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 
 import torch
 
-from wav2prompt_plugin.data.templates import PromptTemplate, encode_segment, text_prompt_ids
+from wav2prompt_plugin.data.templates import (
+    PromptTemplate,
+    encode_segment,
+    leading_special_tokens,
+    text_prompt_ids,
+)
 from wav2prompt_plugin.data.llm_dictionary import load_llm_tokenizer
 from wav2prompt_plugin.evaluation.metrics import METRICS
 from wav2prompt_plugin.modules.frozen_llm import load_frozen_llm
@@ -180,7 +185,8 @@ def train_tokenizer(lines: Sequence[str], out_dir: str, vocab_size: int, threads
             **SPECIAL_IDS)
         os.makedirs(out_dir, exist_ok=True)
         shutil.copy(prefix + ".model", os.path.join(out_dir, "tokenizer.model"))
-    LlamaTokenizer.from_pretrained(out_dir, pad_token="<pad>").save_pretrained(out_dir)
+    # as LLaMA-2's tokenizer_config.json: <s> before every text
+    LlamaTokenizer.from_pretrained(out_dir, pad_token="<pad>", add_bos_token=True).save_pretrained(out_dir)
     tokenizer = AutoTokenizer.from_pretrained(out_dir, local_files_only=True)
     check_tokenizer(tokenizer, lines)
     return tokenizer
@@ -193,7 +199,7 @@ def check_tokenizer(tokenizer, lines: Sequence[str]) -> None:
     if ids != {k[:-3]: v for k, v in SPECIAL_IDS.items()}:
         raise RuntimeError(f"special token ids {ids}, expected {SPECIAL_IDS}")
     for line in sorted(set(lines)):
-        decoded = tokenizer.decode(encode_segment(tokenizer, line))
+        decoded = tokenizer.decode(encode_segment(tokenizer, line, at_start=True))
         if decoded != line:
             raise RuntimeError(f"the tokenizer does not round-trip {line!r} (got {decoded!r})")
 
@@ -245,21 +251,21 @@ def build_examples(tokenizer, rows: Sequence[Dict[str, str]], facts: Sequence[st
     repeated `repeats[task]` times, and once each `fresh` row for the tasks of
     its kind."""
     repeats = repeats or REPEATS
-    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    start, eos = leading_special_tokens(tokenizer), tokenizer.eos_token_id
     examples = []
     for name, task in tasks.items():
         template = PromptTemplate(task["template"])
         world_rows = task_rows(rows, task, "train")
         extra = task_rows(fresh, task, "train")
         for i, row in enumerate(world_rows + extra):
-            prompt = text_prompt_ids(tokenizer, bos, template, row, row["en"])
+            prompt = text_prompt_ids(tokenizer, template, row, row["en"])
             target = encode_segment(tokenizer, row[task["target"]]) + [eos]
             copies = repeats.get(name, 1) if i < len(world_rows) else 1
             examples += [Example(name, row["en"], prompt, target)] * copies
     for fact in facts:
         # plain LM: the whole statement is the target
-        target = encode_segment(tokenizer, fact) + [eos]
-        examples += [Example(FACTS, fact, [bos], target)] * repeats.get(FACTS, 1)
+        target = encode_segment(tokenizer, fact, at_start=True) + [eos]
+        examples += [Example(FACTS, fact, start, target)] * repeats.get(FACTS, 1)
     return examples
 
 
@@ -419,7 +425,7 @@ def evaluate(model, tokenizer, rows, tasks: Dict[str, dict], split: str) -> Tupl
         if not chosen:
             continue
         template = PromptTemplate(task["template"])
-        prompts = [text_prompt_ids(tokenizer, tokenizer.bos_token_id, template, r, r["en"])
+        prompts = [text_prompt_ids(tokenizer, template, r, r["en"])
                    for r in chosen]
         hyps = greedy_decode(model, tokenizer, prompts)
         refs = [r[task["target"]] for r in chosen]
