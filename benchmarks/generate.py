@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fixtures import make_llm, sentence  # noqa: E402
-from side_by_side import interleaved, load_average, print_json, print_table  # noqa: E402
+from side_by_side import finish, interleaved, load_average, print_table  # noqa: E402
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_segment  # noqa: E402
 from wav2prompt_plugin.inference import LLMGenerator  # noqa: E402
 from wav2prompt_plugin.models.text_prompt import TextPromptEncoder, TextPromptModel  # noqa: E402
@@ -158,9 +158,7 @@ def main():
           f"{result['greedy_identical_to_hf_one_by_one']}; beam 4 same best hypothesis as HF for "
           f"{result['beam4_identical_utterances']}/{args.batch} utterances; shared prefill changes "
           f"nothing: {result['beam4_shared_prefill_identical']}")
-    print(f"load average after: {load_average()}")
-    if args.json:
-        print_json(result)
+    finish(result, args.json)
 
 
 if __name__ == "__main__":

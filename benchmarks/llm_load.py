@@ -37,7 +37,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from side_by_side import load_average, peak_rss_mb, print_json, print_table  # noqa: E402
+from side_by_side import finish, load_average, peak_rss_mb, print_table  # noqa: E402
 
 SIZES = {
     "1.1b": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
@@ -153,9 +153,7 @@ def main():
     result["bar_met"] = plugin["read_rss_over_weights"] <= BAR
     print(f"bar (plugin's peak RSS added by load + read <= {BAR} x bf16 weights): "
           f"{'met' if result['bar_met'] else 'NOT met'} ({plugin['read_rss_over_weights']:.2f} x)")
-    print(f"load average after: {load_average()}")
-    if args.json:
-        print_json(result)
+    finish(result, args.json)
 
 
 if __name__ == "__main__":

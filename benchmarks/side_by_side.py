@@ -66,3 +66,10 @@ def fmt(value) -> str:
 
 def print_json(result: dict):
     print(json.dumps(result, sort_keys=True))
+
+
+def finish(result: dict, as_json: bool):
+    """A benchmark's last lines: the load average after it, then its JSON object."""
+    print(f"load average after: {load_average()}")
+    if as_json:
+        print_json(result)

@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fixtures import make_llm, make_speech_manifest  # noqa: E402
-from side_by_side import load_average, peak_rss_mb, print_json, print_table  # noqa: E402
+from side_by_side import finish, load_average, peak_rss_mb, print_table  # noqa: E402
 
 MINI_TRAIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "recipes/mini/data/default/speech/train.tsv")
@@ -224,9 +224,7 @@ def main():
         for name, b in result["batching"].items():
             print(f"--max-tokens 20000 on {MINI_TRAIN}: {name} order, {b['batches']} batches, "
                   f"{100 * b['padding_fraction']:.1f}% of the frames are padding")
-    print(f"load average after: {load_average()}")
-    if args.json:
-        print_json(result)
+    finish(result, args.json)
 
 
 if __name__ == "__main__":
