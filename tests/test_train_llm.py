@@ -21,15 +21,23 @@ def load_script():
     return module
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, smoke_world):
-    world, out = smoke_world, tmp_path_factory.mktemp("train_llm") / "llm"
+def train_llm(world, out, *args):
     proc = subprocess.run(
         [sys.executable, str(LOCAL / "train_llm.py"), "--world", str(world), "--tasks", str(TASKS),
-         "--out", str(out), "--size", "smoke", "--steps", "30", "--log-interval", "5"],
+         "--out", str(out), "--size", "smoke", "--steps", "30", "--log-interval", "5", *args],
         capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return world, out, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, smoke_world):
+    return train_llm(smoke_world, tmp_path_factory.mktemp("train_llm") / "llm")
+
+
+@pytest.fixture(scope="module")
+def bpe_run(tmp_path_factory, smoke_world):
+    return train_llm(smoke_world, tmp_path_factory.mktemp("train_llm_bpe") / "llm", "--tokenizer", "bpe")
 
 
 def test_saved_llm_loads_like_a_llama(run):
@@ -69,6 +77,38 @@ def test_templates_words_are_whole_tokens(run):
         assert tokenizer.unk_token_id not in ids and tokenizer.decode(ids) == text
     pieces = tokenizer.convert_ids_to_tokens(tokenizer("Context:", add_special_tokens=False)["input_ids"])
     assert pieces == ["▁Context", ":"]
+
+
+def test_byte_level_bpe_llm_writes_prompts_as_its_tokenizer_does(bpe_run):
+    """--tokenizer bpe: a byte-level BPE saved as LLaMA-3's (bos added, no pad,
+    no unk), a word's leading space inside its token; every task's training
+    prompt and target are the ids the tokenizer gives the whole text, and the
+    LLM trains and is scored like the SentencePiece one."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    script = load_script()
+    world, out, stdout = bpe_run
+    tokenizer = AutoTokenizer.from_pretrained(out, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(out, local_files_only=True)
+    assert (tokenizer.unk_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
+            tokenizer.pad_token_id) == (None, 0, 1, None)
+    assert model.config.pad_token_id is None and model.config.eos_token_id == 1
+    assert len(tokenizer) == script.SIZES["smoke"]["vocab_size"]["bpe"]
+    assert tokenizer.convert_ids_to_tokens(tokenizer("Context: the")["input_ids"]) == \
+        ["<|begin_of_text|>", "Context", ":", "Ġthe"]
+
+    rows, facts = script.read_world(str(world))
+    tasks = script.load_tasks(str(TASKS))
+    examples = script.build_examples(tokenizer, rows, facts, tasks)
+    from wav2prompt_plugin.data.templates import PromptTemplate
+    for name, task in tasks.items():
+        row = script.task_rows(rows, task, "train")[0]
+        example = next(e for e in examples if e.task == name and e.text == row["en"])
+        full = PromptTemplate(task["template"]).fill(row, row["en"]) + " " + row[task["target"]]
+        assert example.prompt + example.target == tokenizer(full)["input_ids"] + [tokenizer.eos_token_id], name
+    log = json.loads((out / "training_log.json").read_text())
+    assert log["log"][-1]["loss"] < log["log"][0]["loss"]
+    assert "st_fr_bleu" in stdout
 
 
 def test_training_loss_goes_down(run):

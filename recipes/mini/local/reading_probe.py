@@ -111,7 +111,7 @@ def main(argv=None):
     tasks = train_llm.load_tasks(args.tasks)
     task = {TASK: tasks[TASK]}
     tokenizer = train_llm.train_tokenizer(train_llm.tokenizer_corpus(rows, facts, tasks), args.out,
-                                          train_llm.SIZES[args.size]["vocab_size"], args.threads)
+                                          train_llm.SIZES[args.size]["vocab_size"]["spm"], args.threads)
     # one new passage an example: no passage comes back
     fresh = training_rows(rows, args.passages, args.steps * train_llm.BATCH_SIZE, args.seed)
     examples = train_llm.build_examples(tokenizer, [], [], task, {}, fresh)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Collect the mini recipe's figures into exp/<size>/results.{json,md} and print the table.
+"""Collect the mini recipe's figures into EXP/results.{json,md} and print the table.
 
 Merges the evaluation (wav2prompt-eval's results.json), the stage times, the
 parameter counts and the training curves of every loss term.
@@ -33,10 +33,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--exp", required=True)
     parser.add_argument("--size", required=True)
+    parser.add_argument("--tokenizer", default="spm", help="the LLM's tokenizer kind, for the title")
     args = parser.parse_args()
+    kind = {"spm": "SentencePiece", "bpe": "byte-level BPE"}.get(args.tokenizer, args.tokenizer)
 
     results = load_results(os.path.join(args.exp, "eval"))
-    results["title"] = (f"Miniature world, size `{args.size}`, test split (held-out sentences and "
+    results["title"] = (f"Miniature world, size `{args.size}`, LLM tokenizer {kind}, test split (held-out sentences and "
                         "held-out voices). Wav2Prompt and the Encoder-LLM are trained on speech + "
                         "transcripts only, every other task is zero-shot through the LLM's text "
                         "templates; `<system>_ft<N>` are fine-tuned on N (speech, French) training "

@@ -32,7 +32,7 @@ where the dev split has tens.  ``--eval-only`` scores the LLM already in LLM_DIR
 
 Usage:
     python train_llm.py --world DIR --tasks tasks.json --out LLM_DIR \
-        [--size smoke|default] [--seed 1] [--steps N] [--threads 2]
+        [--size smoke|default] [--tokenizer spm|bpe] [--seed 1] [--steps N] [--threads 2]
         [--eval-split dev|test|new] [--eval-only]
 """
 import argparse
@@ -68,17 +68,27 @@ TEXT_COLUMNS = ("en", "fr", "es", "intent", "answer", "context")
 COLUMN_ALIASES = {"tgt_text": "en"}
 FACTS = "facts"
 SPECIAL_IDS = dict(unk_id=0, bos_id=1, eos_id=2, pad_id=3)
+# The LLM's tokenizer, of one of two kinds (--tokenizer):
+# spm: SentencePiece BPE saved as LLaMA-2's (<s> added, a pad);
+# bpe: byte-level BPE saved as LLaMA-3's (<|begin_of_text|> added, no pad, no unk):
+#      a word's leading space is part of its token, as in GPT-2, BLOOM, Qwen.
+TOKENIZERS = ("spm", "bpe")
+BPE_SPECIALS = ("<|begin_of_text|>", "<|end_of_text|>")
+EXPECTED_SPECIALS = {"spm": {k[:-3]: v for k, v in SPECIAL_IDS.items()},
+                     "bpe": {"unk": None, "bos": 0, "eos": 1, "pad": None}}
 
-# Per size: training steps, the tokenizer's vocabulary and the fresh rows.  A
-# vocabulary near the number of distinct words keeps most words one token:
-# shorter sequences train faster and the speech prompt has fewer positions to
-# imitate.  Default steps: as many as end no later than speech synthesis and
+# Per size: training steps, the tokenizer's vocabulary per kind and the fresh
+# rows.  A vocabulary near the number of distinct words keeps most words one
+# token: shorter sequences train faster and the speech prompt has fewer
+# positions to imitate.  Byte-level BPE spends 256 entries on bytes: at 1300 its
+# test sentences are as long as SentencePiece's at 1000 (8.6 tokens; 9.0 at
+# 1200, 10.0 at 1000).  Default steps: as many as end no later than speech synthesis and
 # the CTC stage beside them (about 0.23 s a step of 32 examples on one core);
 # 2000 x 32 beat 900 x 64.
 SIZES = {
-    "smoke": {"steps": 120, "vocab_size": 800,
+    "smoke": {"steps": 120, "vocab_size": {"spm": 800, "bpe": 1100},
               "fresh": {"describe": 100, "command": 50, "context_question": 100}},
-    "default": {"steps": 2400, "vocab_size": 1000,
+    "default": {"steps": 2400, "vocab_size": {"spm": 1000, "bpe": 1300},
                 "fresh": {"describe": 3000, "command": 1000, "context_question": 3000}},
 }
 # New sentences, commands and passages drawn by the world's own generators
@@ -172,8 +182,21 @@ def tokenizer_corpus(rows: Sequence[Dict[str, str]], facts: Sequence[str],
     return lines
 
 
-def train_tokenizer(lines: Sequence[str], out_dir: str, vocab_size: int, threads: int):
-    """SentencePiece BPE saved as a LLaMA tokenizer in out_dir."""
+def train_tokenizer(lines: Sequence[str], out_dir: str, vocab_size: int, threads: int,
+                    kind: str = "spm"):
+    """A tokenizer of `kind` (TOKENIZERS) trained on `lines`, saved in out_dir."""
+    if kind == "spm":
+        tokenizer = train_sentencepiece(lines, out_dir, vocab_size, threads)
+    elif kind == "bpe":
+        tokenizer = train_byte_level_bpe(lines, out_dir, vocab_size)
+    else:
+        raise ValueError(f"unknown tokenizer kind {kind!r} ({'|'.join(TOKENIZERS)})")
+    check_tokenizer(tokenizer, lines, kind)
+    return tokenizer
+
+
+def train_sentencepiece(lines: Sequence[str], out_dir: str, vocab_size: int, threads: int):
+    """SentencePiece BPE saved as a LLaMA-2 tokenizer."""
     import sentencepiece as spm
     from transformers import AutoTokenizer, LlamaTokenizer
 
@@ -187,21 +210,44 @@ def train_tokenizer(lines: Sequence[str], out_dir: str, vocab_size: int, threads
         shutil.copy(prefix + ".model", os.path.join(out_dir, "tokenizer.model"))
     # as LLaMA-2's tokenizer_config.json: <s> before every text
     LlamaTokenizer.from_pretrained(out_dir, pad_token="<pad>", add_bos_token=True).save_pretrained(out_dir)
-    tokenizer = AutoTokenizer.from_pretrained(out_dir, local_files_only=True)
-    check_tokenizer(tokenizer, lines)
-    return tokenizer
+    return AutoTokenizer.from_pretrained(out_dir, local_files_only=True)
 
 
-def check_tokenizer(tokenizer, lines: Sequence[str]) -> None:
+def train_byte_level_bpe(lines: Sequence[str], out_dir: str, vocab_size: int):
+    """Byte-level BPE (GPT-2's pre-tokenizer, no prefix space) with LLaMA-3's
+    special tokens, <|begin_of_text|> added before every text."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    bos, eos = BPE_SPECIALS
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(lines, trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(BPE_SPECIALS), show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, tok.token_to_id(bos))])
+    PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=eos).save_pretrained(out_dir)
+    return AutoTokenizer.from_pretrained(out_dir, local_files_only=True)
+
+
+def check_tokenizer(tokenizer, lines: Sequence[str], kind: str = "spm") -> None:
     """The saved tokenizer must give back every text it was trained on, accents
     and the templates' words included."""
     ids = {name: getattr(tokenizer, name + "_token_id") for name in ("unk", "bos", "eos", "pad")}
-    if ids != {k[:-3]: v for k, v in SPECIAL_IDS.items()}:
-        raise RuntimeError(f"special token ids {ids}, expected {SPECIAL_IDS}")
+    if ids != EXPECTED_SPECIALS[kind]:
+        raise RuntimeError(f"special token ids {ids}, expected {EXPECTED_SPECIALS[kind]}")
     for line in sorted(set(lines)):
         decoded = tokenizer.decode(encode_segment(tokenizer, line, at_start=True))
         if decoded != line:
             raise RuntimeError(f"the tokenizer does not round-trip {line!r} (got {decoded!r})")
+
+
+def filler_id(tokenizer) -> int:
+    """The id that right-pads batches and generate's finished rows: the pad, or
+    eos where the tokenizer has no pad (LLaMA-3's).  Never attended to or scored."""
+    return tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id
 
 
 def fresh_rows(rows: Sequence[Dict[str, str]], counts: Dict[str, int], seed: int) -> List[Dict[str, str]]:
@@ -363,6 +409,8 @@ def train(model, examples, steps: int, seed: int, batch_size: int, bf16: bool,
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, steps, warmup, optim["min_lr_ratio"]))
     pad = model.config.pad_token_id
+    if pad is None:
+        pad = model.config.eos_token_id
     stream = batch_stream(examples, batch_size, seed)
     log, total, count, start, cpu_start = [], 0.0, 0, time.time(), time.process_time()
     model.train()
@@ -407,7 +455,7 @@ def greedy_decode(model, tokenizer, prompts: Sequence[List[int]], batch_size: in
         ids = torch.tensor([prompts[j] for j in group])
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
                              max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
-                             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+                             eos_token_id=tokenizer.eos_token_id, pad_token_id=filler_id(tokenizer))
         for j, seq in zip(group, out[:, length:].tolist()):
             if tokenizer.eos_token_id in seq:
                 seq = seq[:seq.index(tokenizer.eos_token_id)]
@@ -468,7 +516,9 @@ def parse_args(argv=None):
     parser.add_argument("--layers", type=int, default=MODEL["num_hidden_layers"])
     parser.add_argument("--head-dim", type=int, default=MODEL["head_dim"])
     parser.add_argument("--warmup", type=int, default=OPTIM["warmup"])
-    parser.add_argument("--vocab-size", type=int, help="default: per --size")
+    parser.add_argument("--tokenizer", choices=TOKENIZERS, default="spm",
+                        help="spm: SentencePiece as LLaMA-2's; bpe: byte-level BPE as LLaMA-3's")
+    parser.add_argument("--vocab-size", type=int, help="default: per --size and --tokenizer")
     parser.add_argument("--prompt-weight", type=float, default=PROMPT_WEIGHT,
                         help="weight of the LM loss on prompt tokens (answer tokens: 1)")
     parser.add_argument("--mixture", default="", help="task=copies,... over the default mixture")
@@ -512,7 +562,8 @@ def main(argv=None):
         print(metrics_table(figures))
         return
     tokenizer = train_tokenizer(tokenizer_corpus(rows, facts, tasks), args.out,
-                                args.vocab_size or size["vocab_size"], args.threads)
+                                args.vocab_size or size["vocab_size"][args.tokenizer], args.threads,
+                                args.tokenizer)
     repeats = {**REPEATS, **{k: int(v) for k, v in (p.split("=") for p in args.mixture.split(",") if p)}}
     examples = build_examples(tokenizer, rows, facts, tasks, repeats, fresh)
     seconds["tokenizer_and_data"] = round(time.time() - start, 1)
@@ -532,7 +583,7 @@ def main(argv=None):
                 optim, args.prompt_weight)
     seconds["train"] = round(time.time() - start, 1)
     model.generation_config.update(do_sample=False, max_new_tokens=MAX_NEW_TOKENS,
-                                   pad_token_id=tokenizer.pad_token_id)
+                                   pad_token_id=filler_id(tokenizer))
     model.save_pretrained(args.out)
     tokenizer.save_pretrained(args.out)
 
