@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt setup.py
+$(STAMP): requirements.txt pyproject.toml
 	@command -v espeak-ng >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq espeak-ng; fi; }
@@ -17,8 +17,8 @@ $(STAMP): requirements.txt setup.py
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0 "numpy<2" cython
 	$(PY) -m pip install -q --no-deps --no-build-isolation fairseq-fixed==0.12.3.1
-	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	# the plugin with the dependencies it declares, at the versions tested (constraints)
+	$(PY) -m pip install -q -c requirements.txt -e ".[recipes,test]"
 	$(PY) -c "import fairseq, wav2prompt_plugin"
 	touch $@
 

@@ -140,3 +140,36 @@ def test_wav2prompt_eval_writes_results(trained, speech_data, tiny_llm, tmp_path
     assert len(rows) == 4
     assert all(hyp == hyps[rid.split("_")[1]] for rid, _, hyp in rows)
     assert "| ASR WER (%) ↓ |" in (out / "results.md").read_text()
+
+
+def test_console_commands_run_from_outside_the_checkout(trained, speech_data, tiny_llm, tmp_path):
+    """wav2prompt-train and wav2prompt-generate take fairseq's options unchanged
+    and find the installed plugin themselves (no --user-dir), from any directory."""
+    hyps, _, _ = generate(speech_data, tiny_llm, trained["checkpoint"], 1)
+    proc = run_cli([
+        "wav2prompt-generate", speech_data, "--task", "wav2prompt", "--llm-path", tiny_llm,
+        "--gen-subset", "dev", "--path", trained["checkpoint"], "--beam", "1", "--max-len-b", "15",
+        "--max-tokens", "2500", "--cpu", "--scoring", "wer",
+    ], cwd=str(tmp_path))
+    assert dict(re.findall(r"^D-(\d+)\t\S+\t(.*)$", proc.stdout, re.M)) == hyps
+    save_dir = str(tmp_path / "ckpt")
+    args = train_args(speech_data, tiny_llm, save_dir, updates=2)
+    args = ["wav2prompt-train"] + [a for a in args[1:] if a not in ("--user-dir", "wav2prompt_plugin")]
+    proc = run_cli(args, cwd=str(tmp_path))
+    assert os.path.exists(os.path.join(save_dir, "checkpoint_last.pt"))
+    assert "tensorboardX" not in proc.stdout + proc.stderr
+    # fairseq-train's own log format, on stdout
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \| INFO \| fairseq_cli.train \| ", proc.stdout, re.M)
+
+
+@pytest.mark.parametrize("command", ["fairseq-train", "wav2prompt-train"])
+def test_bad_input_is_one_line_through_either_command(command, speech_data, tmp_path):
+    from wav2prompt_plugin.cli.process import plugin_dir
+
+    user_dir = ["--user-dir", plugin_dir()] if command == "fairseq-train" else []
+    proc = run_cli([command, speech_data, *user_dir, "--task", "wav2prompt", "--llm-path",
+                    str(tmp_path / "no_llm"), "--arch", "wav2prompt_tiny", "--criterion", "wav2prompt",
+                    "--max-tokens", "2500", "--cpu"], cwd=str(tmp_path), check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == f"LLMPathError: --llm-path '{tmp_path / 'no_llm'}' is not a directory"
+    assert "Traceback" not in proc.stderr

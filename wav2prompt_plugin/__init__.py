@@ -1,21 +1,62 @@
-"""Wav2Prompt as a fairseq plugin: `fairseq-train --user-dir wav2prompt_plugin`.
+"""Wav2Prompt as a fairseq plugin: `wav2prompt-train`, or `fairseq-train --user-dir <this package>`.
 
 fairseq's `import_user_module` auto-imports only `tasks/` and `models/`; the
 criterion, scorer and bpe are imported here, by name, so a missing one fails
 loudly.
-"""
-from wav2prompt_plugin.checkpoint_copy import install_atomic_checkpoint_copy
-from wav2prompt_plugin.errors import install_excepthook
-from wav2prompt_plugin.loader_shutdown import install_loader_shutdown
-from wav2prompt_plugin.bpe import llm_tokenizer  # noqa: F401
-from wav2prompt_plugin.criterions import speech_encoder_ctc as _ctc_criterion  # noqa: F401
-from wav2prompt_plugin.criterions import wav2prompt as _criterion  # noqa: F401
-from wav2prompt_plugin.models import encoder_llm as _encoder_llm  # noqa: F401
-from wav2prompt_plugin.models import speech_encoder_ctc as _ctc_model  # noqa: F401
-from wav2prompt_plugin.models import wav2prompt as _model  # noqa: F401
-from wav2prompt_plugin.scoring import exact_match  # noqa: F401
-from wav2prompt_plugin.tasks import wav2prompt as _task  # noqa: F401
 
-install_excepthook()  # one-line reports of bad input, see errors.py
-install_atomic_checkpoint_copy()  # checkpoint_last.pt is never half-written, see checkpoint_copy.py
-install_loader_shutdown()  # no abort at exit mid-epoch, see loader_shutdown.py
+Importing the package registers those components with fairseq and changes
+nothing else in the process. What the commands add (one-line reports of bad
+input, atomic checkpoint copies, a clean loader shutdown: `cli/process.py`) is
+installed by the plugin's console commands, and by fairseq's own commands when
+`--user-dir` names the plugin.
+"""
+import logging
+import sys
+
+from wav2prompt_plugin.requirements import check_requirements
+
+check_requirements()
+
+
+def _import_fairseq_quietly():
+    """fairseq's text-to-speech task logs a request to install tensorboardX
+    (which nothing here uses) whenever fairseq is imported; that one record is
+    dropped, and the logger left as it was."""
+    notice = logging.getLogger("fairseq.tasks.text_to_speech")
+
+    def drop(record):
+        return "tensorboardX" not in record.getMessage()
+
+    notice.addFilter(drop)
+    try:
+        import fairseq  # noqa: F401
+    finally:
+        notice.removeFilter(drop)
+
+
+_import_fairseq_quietly()
+
+from wav2prompt_plugin.bpe import llm_tokenizer  # noqa: E402,F401
+from wav2prompt_plugin.criterions import speech_encoder_ctc as _ctc_criterion  # noqa: E402,F401
+from wav2prompt_plugin.criterions import wav2prompt as _criterion  # noqa: E402,F401
+from wav2prompt_plugin.models import encoder_llm as _encoder_llm  # noqa: E402,F401
+from wav2prompt_plugin.models import speech_encoder_ctc as _ctc_model  # noqa: E402,F401
+from wav2prompt_plugin.models import wav2prompt as _model  # noqa: E402,F401
+from wav2prompt_plugin.scoring import exact_match  # noqa: E402,F401
+from wav2prompt_plugin.tasks import wav2prompt as _task  # noqa: E402,F401
+
+
+def _imported_by_user_dir() -> bool:
+    """Whether fairseq's `import_user_module` (`--user-dir`) is importing us."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "import_user_module" and frame.f_globals.get("__name__") == "fairseq.utils":
+            return True
+        frame = frame.f_back
+    return False
+
+
+if _imported_by_user_dir():
+    from wav2prompt_plugin.cli.process import prepare_process
+
+    prepare_process()

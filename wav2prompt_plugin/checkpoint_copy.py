@@ -29,3 +29,7 @@ def atomic_copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
 
 def install_atomic_checkpoint_copy():
     PathManager.copy = staticmethod(atomic_copy)
+
+
+def atomic_checkpoint_copy_installed() -> bool:
+    return PathManager.copy is atomic_copy

@@ -1,10 +1,11 @@
 """Errors in what the user gave (data, options, files), reported without a traceback.
 
 Every such error derives from `InputError`, and its message names the file,
-manifest line or option at fault. Importing the plugin installs a
-`sys.excepthook` that prints an uncaught InputError as one ``Name: message``
-report and exits with status 1: `fairseq-train --user-dir` offers no other hook
-around its `main`, and a traceback would bury the line that says what to fix.
+manifest line or option at fault. The plugin's commands (and fairseq's, when
+`--user-dir` names the plugin: `cli/process.py`) install a `sys.excepthook`
+that prints an uncaught InputError as one ``Name: message`` report and exits
+with status 1: `fairseq-train` offers no other hook around its `main`, and a
+traceback would bury the line that says what to fix.
 Any other exception goes to the hook that was there before (Python's).
 """
 import sys

@@ -1,4 +1,5 @@
-"""A clean exit when training stops in the middle of an epoch.
+"""A clean exit when training stops in the middle of an epoch, and no
+traceback when an epoch's data loader starts its workers.
 
 fairseq prefetches batches in a daemon thread (`BackgroundConsumer`, used
 whenever ``--data-buffer-size`` > 0, the default). When `fairseq-train` stops at
@@ -13,8 +14,18 @@ At exit the plugin ends every live consumer first: it lets the batch in hand
 finish, then makes the thread stop (its length limit, checked after each batch,
 set to zero) while draining the queue the thread may be blocked on. Nothing in
 fairseq offers to close the consumer, hence its two private fields.
+
+Each epoch, fairseq builds a new DataLoader, whose worker is forked while the
+previous epoch's loader iterator is garbage not yet collected (a reference
+cycle). The child inherits that garbage; when the child's collector frees it,
+its `__del__` asks whether the parent's worker is alive and prints
+``Exception ignored ... AssertionError: can only test a child process``, once
+an epoch. Collecting garbage just before a fork frees it in the parent, where
+its workers are shut down as they should be.
 """
 import atexit
+import gc
+import os
 import queue
 import threading
 
@@ -37,5 +48,12 @@ def stop_background_consumers(timeout: float = 60.0) -> None:
             thread.join(0.05)
 
 
+_installed = False
+
+
 def install_loader_shutdown():
-    atexit.register(stop_background_consumers)
+    global _installed
+    if not _installed:
+        atexit.register(stop_background_consumers)
+        os.register_at_fork(before=gc.collect)
+        _installed = True

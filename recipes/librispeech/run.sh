@@ -190,7 +190,7 @@ fairseq_train() {  # fairseq_train DATA SAVE_DIR MAX_UPDATE ARGS...: skipped onc
   [ -f "$save_dir/done" ] && return 0
   mkdir -p "$save_dir"
   # shellcheck disable=SC2046
-  $(train_launcher) "$data_dir" --user-dir ../../wav2prompt_plugin --task wav2prompt \
+  $(train_launcher) "$data_dir" --task wav2prompt \
     --llm-path "$llm_path" $(precision_args) --seed "$seed" \
     --optimizer adam --adam-betas "(0.9,0.98)" --lr-scheduler inverse_sqrt --clip-norm "$clip_norm" \
     --max-tokens "$max_tokens" --required-batch-size-multiple "$batch_multiple" \

@@ -4,13 +4,14 @@
 # zero-shot evaluation of every task the LLM knows from text, beside the
 # paper's baselines (ASR-LLM cascade, Encoder-LLM) and few-shot fine-tuning.
 #
-#   bash recipes/mini/run.sh [--size smoke|default] [--stage N] [--stop-stage N]
+#   bash recipes/mini/run.sh [--size smoke|default] [--tokenizer spm|bpe] [--stage N] [--stop-stage N]
 #
 # Each stage skips work whose output exists (delete the output to redo it).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 size=default        # smoke: every stage end to end in minutes; default: the figures in README.md
+tokenizer=spm       # the LLM's tokenizer: spm (SentencePiece, as LLaMA-2) or bpe (byte-level BPE, as LLaMA-3)
 stage=1
 stop_stage=10
 seed=1
@@ -35,6 +36,7 @@ ft_transcript_losses=true   # fine-tuning: L_MSE and L_QUA on the transcript too
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
+    --tokenizer) tokenizer=$2; shift 2 ;;
     --stage) stage=$2; shift 2 ;;
     --stop-stage) stop_stage=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
@@ -70,8 +72,13 @@ fi
 autocast=()
 if [ "$bf16" = true ]; then autocast=(--autocast-bf16); fi
 
-data=data/$size
+case "$tokenizer" in
+  spm|bpe) ;;
+  *) echo "unknown --tokenizer $tokenizer (spm|bpe)" >&2; exit 1 ;;
+esac
+data=data/$size     # the world and its speech: the same for either tokenizer
 exp=exp/$size
+if [ "$tokenizer" = bpe ]; then exp=exp/${size}_bpe; fi
 tasks=conf/tasks.json
 asr_template=$(python -c "import json; print(json.load(open('$tasks'))['asr']['template'])")
 ft_template=$(python -c "import json; print(json.load(open('$tasks'))['$ft_task']['template'])")
@@ -106,7 +113,8 @@ world() {
 
 llm() {
   [ -f "$exp/llm/model.safetensors" ] || python local/train_llm.py --world "$data/world" \
-    --tasks "$tasks" --out "$exp/llm" --size "$size" --seed "$seed" --threads "$OMP_NUM_THREADS"
+    --tasks "$tasks" --out "$exp/llm" --size "$size" --tokenizer "$tokenizer" --seed "$seed" \
+    --threads "$OMP_NUM_THREADS"
 }
 
 speech() {
@@ -129,7 +137,7 @@ fairseq_train() {
   if [ "${decay:-false}" = true ]; then
     schedule=(--lr-scheduler polynomial_decay --total-num-update "$updates" --end-learning-rate 1e-5)
   fi
-  fairseq-train "${train_data:-$data/speech}" --user-dir ../../wav2prompt_plugin --task wav2prompt \
+  wav2prompt-train "${train_data:-$data/speech}" --task wav2prompt \
     --llm-path "$exp/llm" --train-subset train --valid-subset dev --seed "$seed" \
     --optimizer adam --adam-betas "(0.9,0.98)" "${schedule[@]}" --clip-norm 5.0 \
     --max-tokens "$max_tokens" --max-update "$updates" --required-batch-size-multiple 1 \
@@ -165,7 +173,7 @@ cascade_asr() {  # fairseq's own speech_to_text task: s2t_transformer + Sentence
     local init=()
     if [ "$init_encoder" = true ]; then init=(--load-pretrained-encoder-from "$exp/ctc/checkpoint_last.pt"); fi
     mkdir -p "$dir"
-    fairseq-train "$data/asr" --task speech_to_text --config-yaml config.yaml \
+    wav2prompt-train "$data/asr" --task speech_to_text --config-yaml config.yaml \
       --train-subset train --valid-subset dev --seed "$seed" --arch s2t_transformer_s "${init[@]}" \
       --encoder-layers 4 --encoder-embed-dim 256 --encoder-ffn-embed-dim 1024 --encoder-attention-heads 4 \
       --decoder-layers 2 --decoder-embed-dim 256 --decoder-ffn-embed-dim 1024 --decoder-attention-heads 4 \
@@ -181,7 +189,7 @@ cascade_asr() {  # fairseq's own speech_to_text task: s2t_transformer + Sentence
   fi
   if [ ! -f "$dir/asr_hyps.tsv" ]; then
     # fairseq's S2T checkpoints pickle an argparse.Namespace, which torch>=2.6 refuses by default
-    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 fairseq-generate "$data/asr" --task speech_to_text \
+    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 wav2prompt-generate "$data/asr" --task speech_to_text \
       --config-yaml config.yaml --gen-subset test --path "$dir/checkpoint_last.pt" --beam 5 \
       --max-len-b 60 --max-tokens 50000 --required-batch-size-multiple 1 --cpu --scoring wer \
       --results-path "$dir/generate"  # (fairseq drops a last batch short of the multiple, default 8)
@@ -246,7 +254,7 @@ evaluate() {  # every system trained so far (so that --stop-stage 5, then --stag
 }
 
 report() {
-  python local/report.py --exp "$exp" --size "$size"
+  python local/report.py --exp "$exp" --size "$size" --tokenizer "$tokenizer"
 }
 
 speech_stages() {

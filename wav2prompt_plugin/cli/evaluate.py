@@ -32,6 +32,7 @@ import logging
 import os
 from typing import Dict, List
 
+from wav2prompt_plugin.cli.process import prepare_process
 from wav2prompt_plugin.data.manifest import read_manifest
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_speech_texts
 from wav2prompt_plugin.evaluation.instruction_following import InstructionFollowing
@@ -265,6 +266,7 @@ def evaluate(args):
 
 
 def main(argv=None):
+    prepare_process()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", help="trained Wav2Prompt checkpoint (speech systems)")
     parser.add_argument("--llm-path", help="local LLM directory (default: the checkpoint's)")

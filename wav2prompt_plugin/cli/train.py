@@ -1,7 +1,12 @@
-"""`wav2prompt-train`: fairseq-train, one process per rank as torchrun starts them.
+"""`wav2prompt-train`: fairseq-train with the plugin registered, one process per
+rank as torchrun starts them.
 
+    wav2prompt-train DATA --task wav2prompt ... (fairseq-train's options)
     torchrun --nnodes N --nproc_per_node G --node_rank R --master_addr HOST --master_port PORT \\
-        -m wav2prompt_plugin.cli.train DATA --user-dir wav2prompt_plugin ... (fairseq-train's options)
+        -m wav2prompt_plugin.cli.train DATA --task wav2prompt ...
+
+Every fairseq-train option is taken unchanged; `--user-dir` defaults to the
+installed plugin.
 
 The same launch on one GPU node, on several, and on CPU (tests): torchrun
 starts the processes, and one that fails ends the others, its message on
@@ -17,6 +22,7 @@ this is plain fairseq-train.
 import os
 import sys
 
+from wav2prompt_plugin.cli.process import fairseq_train_logging, prepare_process, with_user_dir
 from wav2prompt_plugin.errors import InputError
 from wav2prompt_plugin.precision import check_fairseq_precision
 
@@ -68,7 +74,9 @@ def main(argv=None):
     from fairseq import options
     from fairseq_cli.train import cli_main
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    prepare_process()
+    fairseq_train_logging()
+    argv = with_user_dir(list(sys.argv[1:] if argv is None else argv))
     argv += rank_options(argv, os.environ)
     check_launch(options.parse_args_and_arch(options.get_training_parser(), input_args=argv))
     sys.argv = ["wav2prompt-train"] + argv

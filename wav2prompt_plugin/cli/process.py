@@ -1,0 +1,46 @@
+"""What the plugin's commands add to their process, beyond fairseq's CLI.
+
+Installed where a command starts (the console commands, and fairseq's own
+commands when `--user-dir` names the plugin), never by a library import:
+
+* uncaught bad input (`errors.InputError`) reported as one line (errors.py);
+* checkpoint copies that a kill cannot leave half-written (checkpoint_copy.py);
+* fairseq's prefetch threads ended before exit, and no traceback when an
+  epoch's data loader forks its worker (loader_shutdown.py).
+"""
+import logging
+import os
+import sys
+
+from wav2prompt_plugin.checkpoint_copy import install_atomic_checkpoint_copy
+from wav2prompt_plugin.errors import install_excepthook
+from wav2prompt_plugin.loader_shutdown import install_loader_shutdown
+
+
+def prepare_process():
+    """Idempotent."""
+    install_excepthook()
+    install_atomic_checkpoint_copy()
+    install_loader_shutdown()
+
+
+def plugin_dir() -> str:
+    """What `--user-dir` names: this installed package's directory."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def with_user_dir(argv: list) -> list:
+    """fairseq's arguments, with `--user-dir` the plugin unless one is given."""
+    if any(a == "--user-dir" or a.startswith("--user-dir=") for a in argv):
+        return argv
+    return ["--user-dir", plugin_dir()] + argv
+
+
+def fairseq_train_logging():
+    """The root logger as fairseq-train sets it up. fairseq_cli.train does so
+    before it imports fairseq; here the plugin imported fairseq first, and one
+    of fairseq's modules (wav2vec2_classification) calls basicConfig at DEBUG
+    level on stderr, which would make fairseq_cli's own call a no-op."""
+    logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s",
+                        datefmt="%Y-%m-%d %H:%M:%S", level=os.environ.get("LOGLEVEL", "INFO").upper(),
+                        stream=sys.stdout, force=True)
