@@ -211,7 +211,8 @@ def count(frames: int, tokens: int) -> dict:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from wav2prompt_plugin.models.speech_encoder import build_speech_encoder
-    from wav2prompt_plugin.models.wav2prompt import Wav2PromptConfig, build_projector, wav2prompt_base
+    from wav2prompt_plugin.models.speech_prompt import build_projector
+    from wav2prompt_plugin.models.wav2prompt import Wav2PromptConfig, wav2prompt_base
     from wav2prompt_plugin.modules.cif import CifWeightPredictor
     from wav2prompt_plugin.modules.frozen_llm import checkpoint_llm_layers
 

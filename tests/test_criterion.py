@@ -51,3 +51,67 @@ def test_predicted_lengths_follow_inference_firing():
     sums = torch.tensor([2.0, 2.49, 2.5, 0.3, 3.9999999])
     lengths = Wav2PromptCriterion.predicted_lengths(FakeModel(torch.zeros(1, 1)), sums)
     assert lengths.tolist() == [2, 2, 3, 0, 4]
+
+
+class ScriptedModel(FakeModel):
+    """Returns fixed logits and a fixed speech prompt, as a trained model would."""
+
+    def __init__(self, table, logits, prompt, weight_sum):
+        super().__init__(table)
+        self.out = (logits, {"encoder_out": {"speech_prompt": [prompt], "cif_weight_sum": [weight_sum]}})
+
+    def __call__(self, **kwargs):
+        return self.out
+
+
+def test_forward_against_hand_computed_terms_and_weights():
+    """Two utterances, the second target padded: L_CE over the 3 real target
+    tokens, plain L_MSE over the 2 + 1 transcript vectors, L_QUA over the two
+    weight sums, combined as CE/ntokens + 8 MSE/vectors + 0.5 QUA/sentences."""
+    import math
+
+    pad = 0
+    task = SimpleNamespace(target_dictionary=SimpleNamespace(pad=lambda: pad))
+    crit = Wav2PromptCriterion(task, mse_weight=8.0, qua_weight=0.5, mse_type="plain")
+    logits_rows = [[[2.0, 0.5, -1.0, 0.0], [0.0, 1.0, 3.0, -2.0]],
+                   [[1.0, 1.0, 1.0, 4.0], [9.0, 9.0, 9.0, 9.0]]]  # the last position is padding
+    target = [[1, 2], [3, pad]]
+    table = torch.tensor([[0.0, 0.0], [1.0, 2.0], [-1.0, 0.5], [3.0, -1.0]])
+    transcript = [[1, 3], [2, pad]]
+    prompt = [[[1.5, 2.0], [2.0, -2.0]], [[-1.0, 1.5], [7.0, 7.0]]]  # the last vector is past U=1
+    weight_sum = [2.25, 0.5]
+    sample = {
+        "net_input": {}, "target": torch.tensor(target), "transcript": torch.tensor(transcript),
+        "transcript_lengths": torch.tensor([2, 1]), "ntokens": 3, "nsentences": 2,
+    }
+    model = ScriptedModel(table, torch.tensor(logits_rows), torch.tensor(prompt), torch.tensor(weight_sum))
+    loss, sample_size, log = crit(model, sample)
+
+    def nll(row, k):
+        return math.log(sum(math.exp(v) for v in row)) - row[k]
+
+    ce = nll(logits_rows[0][0], 1) + nll(logits_rows[0][1], 2) + nll(logits_rows[1][0], 3)
+    pairs = [(prompt[0][0], table[1]), (prompt[0][1], table[3]), (prompt[1][0], table[2])]
+    mse = sum(sum((p - float(t)) ** 2 for p, t in zip(vec, emb.tolist())) / 2 for vec, emb in pairs)
+    qua = abs(2.25 - 2) + abs(0.5 - 1)
+    expected = (ce / 3 + 8.0 * mse / 3 + 0.5 * qua / 2) * 3
+    assert sample_size == 3
+    assert log["ce"].item() == pytest.approx(ce, rel=1e-5)
+    assert log["mse"].item() == pytest.approx(mse, rel=1e-5) and log["mse_vectors"] == 3
+    assert log["qua"].item() == pytest.approx(qua, rel=1e-5)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    # fired counts 2 (2.25) and 1 (0.5: a tail of one half fires): both exact
+    assert log["cif_len_exact"] == 2 and log["cif_len_abs_err"] == 0
+    assert log["correct"].item() == 2  # argmax 0 vs 1 wrong; 2 = 2 right; 3 = 3 right
+
+
+def test_fired_count_is_one_rule():
+    from wav2prompt_plugin.criterions.speech_encoder_ctc import fired_count as ctc_rule
+    from wav2prompt_plugin.modules.cif import fired_count, integrate_and_fire
+
+    sums = torch.tensor([2.0, 2.49, 2.5, 0.3, 3.9999999])
+    assert fired_count(sums).tolist() == [2, 2, 3, 0, 4]
+    assert ctc_rule is fired_count
+    alpha = torch.stack([torch.full((10,), s / 10) for s in sums.tolist()])
+    out = integrate_and_fire(torch.randn(5, 10, 3), alpha)
+    assert out.num_fired.tolist() == [2, 2, 3, 0, 4]

@@ -86,12 +86,17 @@ def test_wav2prompt_takes_encoder_and_cif_predictor_from_ctc(ctc_checkpoint, spe
     torch.testing.assert_close(own["speech_encoder." + key[len("encoder."):]], state[key])
 
 
-def test_projector_starts_at_the_llm_embedding_scale(speech_data, tiny_llm):
-    from wav2prompt_plugin.models.wav2prompt import Wav2PromptConfig, embedding_rms
+@pytest.mark.parametrize("model_kind", ["wav2prompt", "encoder_llm"])
+def test_projector_starts_at_the_llm_embedding_scale(speech_data, tiny_llm, model_kind):
+    """Both speech-prompt models (the Encoder-LLM's projector reads 2 stacked frames)."""
+    from wav2prompt_plugin.models.encoder_llm import EncoderLLMConfig
+    from wav2prompt_plugin.models.speech_prompt import embedding_rms
+    from wav2prompt_plugin.models.wav2prompt import Wav2PromptConfig
 
+    config_class, width = {"wav2prompt": (Wav2PromptConfig, 32), "encoder_llm": (EncoderLLMConfig, 64)}[model_kind]
     for hidden in (0, 48):
-        _, model = build(speech_data, tiny_llm, Wav2PromptConfig, projector_hidden_dim=hidden)
-        unit = torch.nn.functional.layer_norm(torch.randn(4000, 32), (32,))
+        _, model = build(speech_data, tiny_llm, config_class, projector_hidden_dim=hidden)
+        unit = torch.nn.functional.layer_norm(torch.randn(4000, width), (width,))
         out = model.encoder.projector(unit).detach()
         target = embedding_rms(model.decoder.llm)
         ratio = float(out.pow(2).mean().sqrt()) / target

@@ -22,7 +22,7 @@ from fairseq.dataclass.utils import overwrite_args_by_name
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_speech_texts
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
 from wav2prompt_plugin.models.text_prompt import TextPromptModel
-from wav2prompt_plugin.models.wav2prompt import decode_llm_identity
+from wav2prompt_plugin.models.speech_prompt import decode_llm_identity
 
 Fields = Union[None, Dict[str, str], Sequence[Dict[str, str]]]
 

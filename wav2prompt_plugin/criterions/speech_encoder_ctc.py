@@ -18,6 +18,8 @@ from fairseq import metrics
 from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import FairseqDataclass
 
+from wav2prompt_plugin.modules.cif import fired_count
+
 
 def ctc_loss(lprobs, input_lengths, tokens, token_lengths, blank):
     """Summed CTC. lprobs: T x B x V+1; tokens: B x U right-padded (beyond token_lengths)."""
@@ -73,7 +75,7 @@ class SpeechEncoderCtcCriterion(FairseqCriterion):
             align = (cif_spike_alignment(alpha, lprobs, padding, model.blank)
                      + (weight_sum - target_lengths.to(alpha)).abs().sum())
             loss = loss + self.cif_align_weight * align
-            predicted = weight_sum.round().long()  # ~ what inference fires (tail >= 0.5)
+            predicted = fired_count(weight_sum)  # what inference fires (Wav2Prompt's default thresholds)
             log.update(cif_align=align.detach(),
                        cif_len_exact=int(predicted.eq(target_lengths).sum()))
         log["loss"] = loss.detach()

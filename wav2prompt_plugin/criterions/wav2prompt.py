@@ -32,6 +32,7 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
 from wav2prompt_plugin.criterions.speech_encoder_ctc import cif_spike_alignment, ctc_loss
 from wav2prompt_plugin.errors import InputError
+from wav2prompt_plugin.modules.cif import fired_count
 
 
 class MissingTranscriptError(InputError):
@@ -160,9 +161,7 @@ class Wav2PromptCriterion(FairseqCriterion):
     def predicted_lengths(model, weight_sum):
         """The number of vectors inference would fire from these weights."""
         cfg = model.encoder.cfg
-        whole = torch.floor(weight_sum / cfg.cif_threshold + 1e-6)
-        tail = weight_sum - whole * cfg.cif_threshold
-        return (whole + (tail >= cfg.cif_tail_threshold * cfg.cif_threshold).to(whole)).long()
+        return fired_count(weight_sum, cfg.cif_threshold, cfg.cif_tail_threshold)
 
     @staticmethod
     def reduce_metrics(logging_outputs) -> None:

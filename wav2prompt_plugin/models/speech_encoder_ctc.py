@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from fairseq.models import BaseFairseqModel, register_model, register_model_architecture
 
 from wav2prompt_plugin.models.speech_encoder import build_speech_encoder
-from wav2prompt_plugin.models.wav2prompt import SpeechEncoderConfig, wav2prompt_base, wav2prompt_tiny
+from wav2prompt_plugin.models.speech_prompt import SpeechEncoderConfig
+from wav2prompt_plugin.models.wav2prompt import wav2prompt_base, wav2prompt_tiny
 from wav2prompt_plugin.modules.cif import CifWeightPredictor
 
 

@@ -56,6 +56,15 @@ class CifWeightPredictor(nn.Module):
         return alpha  # B x T
 
 
+def fired_count(weight_sum: torch.Tensor, threshold: float = 1.0, tail_threshold: float = 0.5) -> torch.Tensor:
+    """How many vectors inference fires from an utterance's total weight:
+    floor(sum / threshold), plus one for a tail >= tail_threshold * threshold.
+    The one rule for CIF, the criteria's length metrics and the evaluation."""
+    whole = torch.floor(weight_sum / threshold + 1e-6)
+    tail = weight_sum - whole * threshold
+    return (whole + (tail >= tail_threshold * threshold).to(whole)).long()
+
+
 def integrate_and_fire(
     hidden: torch.Tensor,
     alpha: torch.Tensor,
@@ -89,9 +98,7 @@ def integrate_and_fire(
     if target_lengths is not None:
         num_fired = target_lengths.long()
     else:
-        whole = torch.floor(total / threshold + 1e-6)
-        tail = total - whole * threshold
-        num_fired = (whole + (tail >= tail_threshold * threshold).to(whole)).long()
+        num_fired = fired_count(total, threshold, tail_threshold)
     max_fired = int(num_fired.max()) if bsz > 0 else 0
     steps = torch.arange(1, max_fired + 1, device=h.device)
     bounds = threshold * steps.to(work_dtype).expand(bsz, max_fired)  # k beta
