@@ -34,8 +34,10 @@ def test_following_rates_by_task_kind():
 
     train = [{"tgt_text": "the cat sleeps", "fr": "le chat dort", "es": "el gato duerme", "intent": "sleep"},
              {"tgt_text": "open the door", "fr": "ouvre la porte", "es": "abre la puerta", "intent": "open"}]
-    tasks = {"asr": {"target": "tgt_text"}, "st_fr": {"target": "fr"}, "intent": {"target": "intent"}}
+    tasks = {"asr": {"target": "tgt_text", "metric": "wer"}, "st_fr": {"target": "fr", "metric": "bleu"},
+             "st_es": {"target": "es", "metric": "bleu"}, "intent": {"target": "intent", "metric": "acc"}}
     following = InstructionFollowing(train, tasks, "tgt_text")
+    assert following.languages == ["es", "fr"]  # the targets of the translation (bleu) tasks
     assert not following.applies_to(tasks["asr"])
     rows = [{"tgt_text": "the cat sleeps", "fr": "le chat dort", "intent": "sleep"}] * 4
     rates = following.rates("st_fr", tasks["st_fr"], rows,
@@ -187,3 +189,13 @@ def test_training_curves_draw_only_the_terms_a_run_logged(tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 0
     assert plot_curves({"wav2prompt": records}, {"wav2prompt": ["ctc"]}, str(tmp_path / "none.png")) == []
     assert not (tmp_path / "none.png").exists()
+
+
+def test_metric_labels_come_from_the_tasks_file():
+    """A task's label, else `<task> <metric>`; the plugin's own figures by name."""
+    from wav2prompt_plugin.evaluation.report import metrics_table
+
+    systems = {"wav2prompt": {"st_fr_bleu": 81.25, "sqqa_acc": 50.0, "asr_wer": 4.5, "cif_len_exact": 90.0}}
+    lines = metrics_table(systems, {"st_fr_bleu": "En→Fr BLEU"}).splitlines()
+    assert lines[2:] == ["| En→Fr BLEU | 81.2 |", "| sqqa accuracy (%) | 50.0 |", "| asr WER (%) ↓ | 4.5 |",
+                         "| CIF length exact (%) | 90.0 |"]

@@ -31,16 +31,25 @@ def test_cif_benchmark(tmp_path):
     lines, result = run_benchmark("cif.py", tmp_path=tmp_path)
     assert "x vs torch-cif" in table_header(lines, "T")
     assert set(result["speedup_vs_loop"]) == {"40", "80"}
+    # torch-cif is a test dependency: the comparison runs, and agrees where both define the same thing
+    assert result["torch_cif_installed"] is True
     for key in ("speedup_vs_torch_cif", "speedup_vs_torch_cif_fwd_bwd"):
-        assert result["torch_cif_installed"] is False or set(result[key]) == {"40", "80"}
-    assert result["counts_equal_loop_train_T40"] and result["max_abs_diff_vs_loop_infer_T80"] < 1e-4
+        assert set(result[key]) == {"40", "80"}
+    for time in (40, 80):
+        for mode in ("train", "infer"):
+            assert result[f"counts_equal_loop_{mode}_T{time}"] is True
+            assert result[f"counts_equal_torch_cif_{mode}_T{time}"] is True
+            assert result[f"max_abs_diff_vs_loop_{mode}_T{time}"] < 1e-4
+        # training: torch-cif scales the weights to U + 1e-4, ours to U exactly
+        assert result[f"max_abs_diff_vs_torch_cif_train_T{time}"] < 1e-2
+        assert result[f"max_abs_diff_vs_torch_cif_infer_T{time}"] < 1e-4
 
 
 def test_generate_benchmark(tmp_path):
     lines, result = run_benchmark("generate.py", "--work-dir", str(tmp_path), tmp_path=tmp_path)
     assert "tokens/s" in table_header(lines, "decoder")
+    # what the benchmark claims beside its timings: the plugin decodes what HF decodes
     assert result["greedy_identical"] is True and result["beam4_shared_prefill_identical"] is True
-    assert result["greedy_speed_ratio_vs_hf"] > 0
 
 
 def test_train_step_benchmark(tmp_path):

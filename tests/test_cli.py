@@ -121,7 +121,7 @@ def test_exact_match_scorer_and_gen_template(trained, speech_data, tiny_llm):
 def test_wav2prompt_eval_writes_results(trained, speech_data, tiny_llm, tmp_path):
     tasks = tmp_path / "tasks.json"
     tasks.write_text(json.dumps({
-        "asr": {"template": TEMPLATE, "target": "tgt_text", "metric": "wer"},
+        "asr": {"template": TEMPLATE, "target": "tgt_text", "metric": "wer", "label": "ASR WER (%) ↓"},
         "ctx": {"template": "Context: {context} Question: {speech} Answer:", "target": "context",
                 "metric": "acc"},
     }))
@@ -139,7 +139,8 @@ def test_wav2prompt_eval_writes_results(trained, speech_data, tiny_llm, tmp_path
     rows = [l.split("\t") for l in (out / "hyps" / "wav2prompt.asr.tsv").read_text().splitlines()[1:]]
     assert len(rows) == 4
     assert all(hyp == hyps[rid.split("_")[1]] for rid, _, hyp in rows)
-    assert "| ASR WER (%) ↓ |" in (out / "results.md").read_text()
+    report = (out / "results.md").read_text()
+    assert "| ASR WER (%) ↓ |" in report and "| ctx accuracy (%) |" in report  # label; none given
 
 
 def test_console_commands_run_from_outside_the_checkout(trained, speech_data, tiny_llm, tmp_path):

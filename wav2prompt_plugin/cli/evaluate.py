@@ -8,11 +8,15 @@ through the same LLM decoder with text at {speech}: `text_topline` (the
 reference transcript) and `cascade` (an ASR model's hypotheses, --asr-hypotheses).
 
 The tasks file maps a task name to its prompt template, target column, metric
-(wer | bleu | acc) and optionally the sentence `kinds` it applies to (rows are
-selected by a `kind` column when the manifest has one):
+(wer | bleu | acc), and optionally the sentence `kinds` it applies to (rows are
+selected by a `kind` column when the manifest has one) and the `label` of its
+figure in results.md:
 
     {"st_fr": {"template": "Translate into French: {speech} French:",
-               "target": "fr", "metric": "bleu"}}
+               "target": "fr", "metric": "bleu", "label": "En→Fr BLEU"}}
+
+A bleu task's target column names the language it translates into, for the
+instruction-following rates.
 
 Tasks scored on other test sets take `--task-manifest TASK=PATH` (one model
 load for every set).
@@ -56,6 +60,8 @@ def load_tasks(path: str, names: List[str]) -> Dict[str, dict]:
                 raise SystemExit(f"{path}: task {name!r} has no {key!r}")
         if task["metric"] not in METRICS:
             raise SystemExit(f"{path}: task {name!r} has unknown metric {task['metric']!r}")
+        if not isinstance(task.get("label", ""), str):
+            raise SystemExit(f"{path}: task {name!r} has a label that is not a string")
         PromptTemplate(task["template"])
     return {n: tasks[n] for n in names or list(tasks)}
 
@@ -219,6 +225,8 @@ def evaluate(args):
     manifests = task_manifests(args, tasks)
     loaded = {path: load_rows(path) for path in set(manifests.values()) | ({args.manifest} - {None})}
     results = load_results(args.out)
+    results.setdefault("metric_labels", {}).update(
+        {f"{n}_{t['metric']}": t["label"] for n, t in tasks.items() if t.get("label")})
     args.paraphrase_templates = load_paraphrases(args.paraphrases, tasks)
     args.following = None
     if args.train_manifest:

@@ -3,16 +3,17 @@
 The paper's "task over-fitting": an Encoder-LLM trained on ASR keeps
 transcribing when the prompt asks for a translation. Two rates per task:
 
-- follows: the output is of the asked kind — for a translation task (its
-  target column is one of the languages), the output's language is the target
-  one; for a closed-answer task (intent, QA), the output is one of the answers
-  seen in training.
+- follows: the output is of the asked kind — for a translation task (metric
+  bleu; its target column names the language), the output's language is the
+  target one; for any other task (intent, QA), the output is one of the
+  answers seen in training.
 - transcript leak: the output is closer, in word edit distance, to the English
   transcript than to the reference.
 
 The language check counts words that occur in one language's training text
-only: the world's vocabularies are closed, so a word list is enough (and a
-language-ID model would know nothing of the world's made-up names).
+only (English: the transcripts): it needs nothing but the training manifest,
+and it knows the data's own names, which a general language-ID model would
+not. Outputs with no such word, or a tie, count as not following.
 """
 from collections import Counter
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -49,10 +50,10 @@ def transcript_leak(hyp: str, transcript: str, ref: str) -> bool:
 class InstructionFollowing:
     """Rates for the tasks of a tasks file, from the training manifest's rows."""
 
-    def __init__(self, train_rows: List[Dict[str, str]], tasks: Dict[str, dict], transcript_column: str,
-                 languages: Sequence[str] = ("fr", "es")):
+    def __init__(self, train_rows: List[Dict[str, str]], tasks: Dict[str, dict], transcript_column: str):
         self.transcript_column = transcript_column
-        self.languages = [lang for lang in languages if train_rows and lang in train_rows[0]]
+        targets = {t["target"] for t in tasks.values() if t["metric"] == "bleu" and t["target"] != transcript_column}
+        self.languages = sorted(lang for lang in targets if train_rows and lang in train_rows[0])
         self.language_id = LanguageIdentifier(
             {"en": [r[transcript_column] for r in train_rows],
              **{lang: [r[lang] for r in train_rows] for lang in self.languages}}

@@ -8,20 +8,26 @@ import os
 from typing import Dict
 
 SYSTEM_ORDER = ("text_topline", "cascade", "encoder_llm", "wav2prompt")
+# the plugin's own figures; a task's figure is labelled by its tasks file ("label"), else by its metric
 METRIC_NAMES = {
-    "asr_wer": "ASR WER (%) ↓",
-    "asr_other_wer": "ASR WER, test-other (%) ↓",
-    "st_fr_bleu": "En→Fr BLEU",
-    "st_es_bleu": "En→Es BLEU",
-    "st_fr_mustc_bleu": "En→Fr BLEU (MuST-C)",
-    "st_es_mustc_bleu": "En→Es BLEU (MuST-C)",
-    "intent_acc": "Intent accuracy (%)",
-    "sqa_acc": "Spoken QA with context, accuracy (%)",
-    "sqqa_acc": "Spoken-query QA, accuracy (%)",
     "cif_len_exact": "CIF length exact (%)",
     "cif_len_within1": "CIF length within ±1 (%)",
     "prompt_positions_per_second": "LLM prompt positions per second of speech",
 }
+METRIC_SUFFIXES = {"_wer": "WER (%) ↓", "_bleu": "BLEU", "_acc": "accuracy (%)"}
+
+
+def metric_label(metric: str, labels: Dict[str, str]) -> str:
+    """`labels` (results.json's metric_labels, from the tasks files), then the
+    plugin's own names, then `<task> <metric name>`."""
+    if metric in labels:
+        return labels[metric]
+    if metric in METRIC_NAMES:
+        return METRIC_NAMES[metric]
+    for suffix, name in METRIC_SUFFIXES.items():
+        if metric.endswith(suffix):
+            return f"{metric[: -len(suffix)]} {name}"
+    return metric
 
 
 def wall_seconds(stage_seconds: dict, concurrent=None) -> float:
@@ -45,7 +51,7 @@ def ordered_systems(systems: Dict) -> list:
     return sorted(systems, key=key)
 
 
-def metrics_table(systems: Dict) -> str:
+def metrics_table(systems: Dict, labels: Dict[str, str] = None) -> str:
     names = ordered_systems(systems)
     metrics = []
     for system in names:
@@ -54,7 +60,7 @@ def metrics_table(systems: Dict) -> str:
     for metric in metrics:
         cells = [systems[s].get(metric) for s in names]
         text = ["" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v) for v in cells]
-        lines.append(f"| {METRIC_NAMES.get(metric, metric)} | " + " | ".join(text) + " |")
+        lines.append(f"| {metric_label(metric, labels or {})} | " + " | ".join(text) + " |")
     return "\n".join(lines)
 
 
@@ -78,13 +84,13 @@ def render(results: Dict) -> str:
     out = ["# Results", ""]
     if results.get("title"):
         out += [results["title"], ""]
-    out += [metrics_table(results.get("systems", {})), ""]
+    out += [metrics_table(results.get("systems", {}), results.get("metric_labels")), ""]
     if results.get("notes"):
         out += [results["notes"], ""]
     if results.get("instruction_following"):
         out += ["## Instruction following", "",
-                "Share of outputs doing the asked task (translation: output in the asked language by the "
-                "world's word lists; intent/QA: a known answer), and of outputs closer to the English "
+                "Share of outputs doing the asked task (translation: output in the asked language, by the "
+                "words of each language's training text; other tasks: an answer seen in training), and of outputs closer to the English "
                 "transcript than to the reference; then the same under a paraphrased instruction the LLM "
                 "never saw in training.", "",
                 following_table(results["instruction_following"]), ""]

@@ -48,7 +48,7 @@ def main():
     if curves:
         results["training_curves"] = curves
     save_results(args.exp, results)
-    print(metrics_table(results.get("systems", {})))
+    print(metrics_table(results.get("systems", {}), results.get("metric_labels")))
     print(f"\nfull report: {os.path.join(args.exp, 'results.md')}")
 
 

@@ -64,7 +64,7 @@ def main():
         results["training_curves"] = curves
     save_results(args.exp, results)
     total = wall_seconds(results["stage_seconds"], results.get("concurrent_stages"))
-    print(metrics_table(results["systems"]))
+    print(metrics_table(results["systems"], results.get("metric_labels")))
     print(f"\nall stages: {total / 60:.1f} min (wall clock); full report: {os.path.join(args.exp, 'results.md')}")
 
 
