@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-size=default        # smoke: every stage end to end in minutes; default: the figures in README.md
+size=default        # smoke: every stage end to end in minutes; default: the figures in RESULTS.md
 tokenizer=spm       # the LLM's tokenizer: spm (SentencePiece, as LLaMA-2) or bpe (byte-level BPE, as LLaMA-3)
 stage=1
 stop_stage=10
@@ -20,7 +20,7 @@ overlap=true        # train the LLM (stage 2) on one core while stages 3-4 use t
 init_encoder=true   # initialise the Wav2Prompt encoder from a CTC encoder trained on the same ASR data
 # Wav2Prompt's loss: L_CE + mse_weight * L_MSE (normalised) + L_QUA, plus two terms of ours (not the
 # paper's; 0 turns them off): ctc_weight * CTC on the encoder output and cif_align_weight * the CIF
-# weights' distance to CTC's token spikes. Each measured in recipes/mini/README.md.
+# weights' distance to CTC's token spikes. Each measured in recipes/mini/RESULTS.md.
 mse_weight=8
 ctc_weight=0.5
 cif_align_weight=1.0
@@ -128,7 +128,7 @@ tokenizer_ready() {  # what stages 3-4 need of stage 2: the tokenizer and the LL
 
 # fairseq_train SAVE_DIR UPDATES ARGS...: skipped once SAVE_DIR/done exists.  The learning rate warms
 # up, then follows fairseq's inverse_sqrt, or with decay=true falls linearly to ~0 at the last update
-# (Wav2Prompt: no figure worse and most better at equal updates, recipes/mini/README.md).
+# (Wav2Prompt: no figure worse and most better at equal updates, recipes/mini/RESULTS.md).
 fairseq_train() {
   local save_dir=$1 updates=$2; shift 2
   [ -f "$save_dir/done" ] && return 0
