@@ -134,6 +134,10 @@ def test_wav2prompt_eval_writes_results(trained, speech_data, tiny_llm, tmp_path
     w2p = results["systems"]["wav2prompt"]
     assert {"asr_wer", "ctx_acc", "cif_len_exact", "cif_len_within1"} <= set(w2p)
     assert 0 <= w2p["cif_len_exact"] <= w2p["cif_len_within1"] <= 100
+    # E_s against the transcript's embeddings: paired figures exist where some fired count equals U
+    assert "prompt_token_acc_aligned" in w2p
+    assert ("prompt_nmse" in w2p) == (w2p["cif_len_exact"] > 0)
+    assert "prompt_token_acc" not in results["systems"]["text_topline"]
     # the figures are those of the written hypotheses, which match fairseq-generate
     hyps, _, _ = generate(speech_data, tiny_llm, trained["checkpoint"], 1)
     rows = [l.split("\t") for l in (out / "hyps" / "wav2prompt.asr.tsv").read_text().splitlines()[1:]]

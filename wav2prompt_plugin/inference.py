@@ -147,8 +147,9 @@ class Wav2PromptInference(LLMGenerator):
         return self._decode(self.generator, self.model, sample)
 
     @torch.no_grad()
-    def prompt_lengths(self, audio: Sequence[str]) -> List[int]:
-        """Number of vectors CIF fires for each utterance (the length of E_s)."""
+    def speech_prompts(self, audio: Sequence[str]) -> List[torch.Tensor]:
+        """The prompt vectors each utterance puts before the LLM (E_s: U' x D_llm;
+        for the Encoder-LLM its stacked frames), on the CPU."""
         if not audio:
             return []
         template = PromptTemplate("{speech}")
@@ -156,4 +157,10 @@ class Wav2PromptInference(LLMGenerator):
         if self.device != "cpu":
             sample = utils.move_to_cuda(sample)
         net_input = {k: v for k, v in sample["net_input"].items() if k != "prev_output_tokens"}
-        return self.model.encoder(**net_input)["speech_prompt_lengths"][0].tolist()
+        out = self.model.encoder(**net_input)
+        prompts, lengths = out["speech_prompt"][0].float().cpu(), out["speech_prompt_lengths"][0].tolist()
+        return [p[:n] for p, n in zip(prompts, lengths)]
+
+    def prompt_lengths(self, audio: Sequence[str]) -> List[int]:
+        """Number of vectors CIF fires for each utterance (the length of E_s)."""
+        return [p.size(0) for p in self.speech_prompts(audio)]

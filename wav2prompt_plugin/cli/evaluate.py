@@ -41,6 +41,7 @@ from wav2prompt_plugin.data.manifest import read_manifest
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_speech_texts
 from wav2prompt_plugin.evaluation.instruction_following import InstructionFollowing
 from wav2prompt_plugin.evaluation.metrics import METRICS
+from wav2prompt_plugin.evaluation.prompt_distance import PromptDistance
 from wav2prompt_plugin.evaluation.report import load_results, save_results
 
 logger = logging.getLogger("wav2prompt_plugin.eval")
@@ -124,30 +125,37 @@ def run_system(system, generator, rows, template, args) -> List[str]:
     return hyps
 
 
-def prompt_lengths(system, generator, rows, args) -> Dict[str, float]:
+def prompt_figures(system, generator, rows, args) -> Dict[str, float]:
     """LLM prompt positions per second of speech; for Wav2Prompt also the share of
-    utterances whose number of fired vectors equals / is within 1 of U."""
+    utterances whose number of fired vectors equals / is within 1 of U, and how
+    close E_s is to the transcript's embeddings (evaluation/prompt_distance.py)."""
     exact = within1 = 0
     seconds = 0.0
     positions_total = 0
     tokenizer = generator.task.tokenizer
     # U as the model was trained on it: the transcript's tokens at its template's {speech}
     trained = generator.task.train_template
+    if system == "wav2prompt":
+        distance = PromptDistance(generator.model.decoder.llm.get_input_embeddings().weight)
     for batch in batches(rows, args.batch_size):
+        transcripts = encode_speech_texts(tokenizer, trained, [r[args.transcript_column] for r in batch])
         if system in SPEECH_SYSTEMS:
-            positions = generator.prompt_lengths([r["audio"] for r in batch])
+            prompts = generator.speech_prompts([r["audio"] for r in batch])
+            positions = [p.size(0) for p in prompts]
         else:
             positions = [len(x) for x in encode_speech_texts(tokenizer, trained, speech_text(system, batch, args))]
-        for row, n in zip(batch, positions):
-            u = len(encode_speech_texts(tokenizer, trained, [row[args.transcript_column]])[0])
+        for i, (row, n, tokens) in enumerate(zip(batch, positions, transcripts)):
+            u = len(tokens)
             exact += n == u
             within1 += abs(n - u) <= 1
             positions_total += n
             seconds += int(row["n_frames"]) / 100.0
+            if system == "wav2prompt":
+                distance.add(prompts[i], tokens)
     figures = {"prompt_positions_per_second": positions_total / max(seconds, 1e-9)}
     if system == "wav2prompt":
         figures.update(cif_len_exact=100.0 * exact / max(len(rows), 1),
-                       cif_len_within1=100.0 * within1 / max(len(rows), 1))
+                       cif_len_within1=100.0 * within1 / max(len(rows), 1), **distance.figures())
     return figures
 
 
@@ -254,7 +262,7 @@ def evaluate(args):
                     name, task_name, task, chosen, hyps, generator, system, args)
         if args.manifest:
             rows = loaded[args.manifest][0]
-            figures.update(prompt_lengths(system, generator, sorted(rows, key=lambda r: int(r["n_frames"])), args))
+            figures.update(prompt_figures(system, generator, sorted(rows, key=lambda r: int(r["n_frames"])), args))
         # merged per system, so one --out can gather tasks evaluated on different test sets
         results["systems"].setdefault(name, {}).update(figures)
         if following:

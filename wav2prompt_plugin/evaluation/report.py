@@ -13,6 +13,10 @@ METRIC_NAMES = {
     "cif_len_exact": "CIF length exact (%)",
     "cif_len_within1": "CIF length within ±1 (%)",
     "prompt_positions_per_second": "LLM prompt positions per second of speech",
+    "prompt_nmse": "E_s normalised MSE to the transcript's embeddings ↓",
+    "prompt_cosine": "E_s cosine to the transcript's embeddings",
+    "prompt_token_acc": "E_s nearest token = transcript token (%)",
+    "prompt_token_acc_aligned": "E_s nearest tokens, aligned to the transcript (%)",
 }
 METRIC_SUFFIXES = {"_wer": "WER (%) ↓", "_bleu": "BLEU", "_acc": "accuracy (%)"}
 
