@@ -2,7 +2,7 @@
 # The Wav2Prompt paper in miniature, on a CPU: a text world, a tiny LLaMA trained
 # on text only, espeak-ng speech, Wav2Prompt trained on ASR data only, and
 # zero-shot evaluation of every task the LLM knows from text, beside the
-# paper's baselines (ASR-LLM cascade, Encoder-LLM) and few-shot fine-tuning.
+# paper's baselines (ASR-LLM cascade, Encoder-LLM), its ablation (no L_MSE) and few-shot fine-tuning.
 #
 #   bash recipes/mini/run.sh [--size smoke|default] [--tokenizer spm|bpe] [--stage N] [--stop-stage N]
 #
@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 size=default        # smoke: every stage end to end in minutes; default: the figures in RESULTS.md
 tokenizer=spm       # the LLM's tokenizer: spm (SentencePiece, as LLaMA-2) or bpe (byte-level BPE, as LLaMA-3)
 stage=1
-stop_stage=10
+stop_stage=11
 seed=1
 jobs=2              # espeak-ng processes
 overlap=true        # train the LLM (stage 2) on one core while stages 3-4 use the other
@@ -65,8 +65,8 @@ case "$size" in
 esac
 
 # bf16 autocast trains 1.4-1.5x faster on a CPU with bf16 instructions (benchmarks/train_step.py);
-# elsewhere the recipe trains in fp32: without them bf16 is emulated, and the LLM's steps take ~20x longer
-# (AVX2-only AMD EPYC, 2026-12-03: 6.2 s a step against 0.25 s on a CPU with them).
+# elsewhere the recipe trains in fp32: without them bf16 is emulated and slow (the LLM, one core of an
+# AVX2-only AMD EPYC, 2026-12-03: 6.2 s a step under bf16 autocast, 0.32 s in fp32).
 if [ "$bf16" = auto ]; then
   if grep -qw -e avx512_bf16 -e amx_bf16 /proc/cpuinfo 2>/dev/null; then bf16=true; else bf16=false; fi
 fi
@@ -154,16 +154,20 @@ encoder_init() {
     --criterion speech_encoder_ctc --lr 2e-3 --warmup-updates 150 --dropout 0.1
 }
 
-wav2prompt() {
-  local init=() aux=()
+wav2prompt() {  # wav2prompt [SAVE_DIR MSE_WEIGHT]: stage 5, or the same with another L_MSE weight
+  local save_dir=${1:-$exp/wav2prompt} mse=${2:-$mse_weight} init=() aux=()
   if [ "$init_encoder" = true ]; then init=(--encoder-init-checkpoint "$exp/ctc/checkpoint_last.pt"); fi
   if [ "$ctc_weight" != 0 ] || [ "$cif_align_weight" != 0 ]; then
     aux=(--ctc-head --ctc-weight "$ctc_weight" --cif-align-weight "$cif_align_weight")
   fi
-  decay=true fairseq_train "$exp/wav2prompt" "$w2p_updates" --arch wav2prompt_tiny "${init[@]}" \
+  decay=true fairseq_train "$save_dir" "$w2p_updates" --arch wav2prompt_tiny "${init[@]}" \
     --projector-hidden-dim "$projector_hidden" --train-template "$asr_template" --criterion wav2prompt \
-    --mse-weight "$mse_weight" --qua-weight 1.0 --mse-type normalized --lr 1e-3 --warmup-updates 100 \
+    --mse-weight "$mse" --qua-weight 1.0 --mse-type normalized --lr 1e-3 --warmup-updates 100 \
     --dropout 0.1 "${aux[@]}"
+}
+
+ablation() {  # the paper's ablation: stage 5 without L_MSE, everything else unchanged
+  wav2prompt "$exp/wav2prompt_no_mse" 0
 }
 
 cascade_asr() {  # fairseq's own speech_to_text task: s2t_transformer + SentencePiece, same ASR data
@@ -249,8 +253,10 @@ evaluate() {  # every system trained so far (so that --stop-stage 5, then --stag
   local n
   eval_system text_topline text_topline
   eval_trained cascade cascade "$exp/cascade/asr_hyps.tsv" --asr-hypotheses "$exp/cascade/asr_hyps.tsv"
-  for n in encoder_llm wav2prompt $(for k in $ft_sizes; do echo encoder_llm_ft$k wav2prompt_ft$k; done); do
-    eval_trained "$n" "${n%_ft*}" "$exp/$n/checkpoint_last.pt" --checkpoint "$exp/$n/checkpoint_last.pt"
+  for n in encoder_llm wav2prompt wav2prompt_no_mse \
+           $(for k in $ft_sizes; do echo encoder_llm_ft$k wav2prompt_ft$k; done); do
+    eval_trained "$n" "$(case $n in encoder_llm*) echo encoder_llm ;; *) echo wav2prompt ;; esac)" \
+      "$exp/$n/checkpoint_last.pt" --checkpoint "$exp/$n/checkpoint_last.pt"
   done
 }
 
@@ -293,6 +299,7 @@ fi
 run_stage 5 wav2prompt wav2prompt
 run_stage 6 cascade_asr cascade_asr
 run_stage 7 encoder_llm encoder_llm
-run_stage 8 fewshot fewshot
-run_stage 9 evaluate evaluate
-run_stage 10 report report
+run_stage 8 ablation ablation
+run_stage 9 fewshot fewshot
+run_stage 10 evaluate evaluate
+run_stage 11 report report

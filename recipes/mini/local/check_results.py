@@ -12,12 +12,13 @@ SYSTEMS = {
     "text_topline": METRICS,
     "cascade": METRICS,
     "encoder_llm": METRICS,
-    "wav2prompt": METRICS + ["cif_len_exact", "cif_len_within1"],
+    "wav2prompt": METRICS + ["cif_len_exact", "cif_len_within1", "prompt_token_acc_aligned"],
+    "wav2prompt_no_mse": METRICS + ["cif_len_exact", "cif_len_within1", "prompt_token_acc_aligned"],
 }
 FINE_TUNED = ("encoder_llm", "wav2prompt")  # each also as <system>_ft<N>, for two sizes N
 FOLLOWING = ["follows", "transcript_leak", "follows_paraphrased", "transcript_leak_paraphrased"]
 STAGES = ["1. world", "2. llm", "3. speech", "4. encoder_init", "5. wav2prompt", "6. cascade_asr",
-          "7. encoder_llm", "8. fewshot", "9. evaluate"]
+          "7. encoder_llm", "8. ablation", "9. fewshot", "10. evaluate"]
 
 
 def in_range(value, name, upper=100.0):
@@ -48,6 +49,7 @@ def check(exp: str):
     assert results["parameters"] and os.path.isfile(os.path.join(exp, results["training_curves"]))
     with open(os.path.join(exp, "results.md")) as f:
         text = f.read()
+    assert "| (d) without L_MSE" in text, "claim (d) missing"
     for heading in ("| metric |", "## Instruction following", "## Stage times", "## Parameters",
                     "## Training curves", "## Example outputs"):
         assert heading in text, heading

@@ -17,6 +17,7 @@ from wav2prompt_plugin.evaluation.training_curves import plot_experiment_curves
 
 CURVES = {"ctc": ["ctc", "cif_align"],
           "wav2prompt": ["loss", "ce", "mse", "qua", "ctc", "cif_align", "cif_len_exact"],
+          "wav2prompt_no_mse": ["loss", "ce", "mse", "qua", "cif_len_exact"],
           "cascade": ["loss"], "encoder_llm": ["loss"]}
 
 
