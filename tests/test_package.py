@@ -62,6 +62,30 @@ def test_commands_install_their_process_behaviour():
     assert proc.stderr.strip() == "InputError: manifest x.tsv, line 3: empty transcript"
 
 
+def test_commands_start_without_hydra_deprecation_warnings():
+    """fairseq composes its config through hydra's deprecated API: six warnings
+    at each start of a bare fairseq-train, none from the plugin's commands."""
+    def start(prepared):
+        return python(f"""
+            import warnings
+            warnings.simplefilter("always")
+            if {prepared}:
+                from wav2prompt_plugin.cli.process import prepare_process
+                prepare_process()
+            from fairseq import options
+            from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+            args = options.parse_args_and_arch(options.get_training_parser(),
+                                               ["data", "--arch", "transformer", "--task", "translation"])
+            convert_namespace_to_omegaconf(args)
+        """)
+
+    bare, prepared = start(False), start(True)
+    assert bare.returncode == prepared.returncode == 0, (bare.stderr[-2000:], prepared.stderr[-2000:])
+    hydra_lines = [l for l in bare.stderr.splitlines() if "UserWarning" in l and "hydra" in l]
+    assert len(hydra_lines) >= 4, bare.stderr[-3000:]
+    assert "UserWarning" not in prepared.stderr, prepared.stderr[-3000:]
+
+
 @pytest.mark.parametrize("missing, message", [
     ("transformers-4", "wav2prompt_plugin needs transformers>=5 (its KV cache is a Cache object); found 4.46.0"),
     ("fairseq", "wav2prompt_plugin needs fairseq, which is not installed: pip install torch"),
