@@ -34,6 +34,7 @@ import csv
 import json
 import logging
 import os
+import time
 from typing import Dict, List
 
 from wav2prompt_plugin.cli.process import prepare_process
@@ -243,6 +244,7 @@ def evaluate(args):
     for system in args.systems.split(","):
         name = args.name if system in SPEECH_SYSTEMS and args.name else system
         generator = build_generator(system, args)
+        system_start = time.perf_counter()
         figures, examples, following = {}, {}, {}
         for task_name, task in tasks.items():
             chosen = task_rows(*loaded[manifests[task_name]], task_name, task)
@@ -262,7 +264,10 @@ def evaluate(args):
                     name, task_name, task, chosen, hyps, generator, system, args)
         if args.manifest:
             rows = loaded[args.manifest][0]
+            start = time.perf_counter()
             figures.update(prompt_figures(system, generator, sorted(rows, key=lambda r: int(r["n_frames"])), args))
+            logger.info(f"{name}: prompt lengths and E_s figures of {len(rows)} rows in "
+                        f"{time.perf_counter() - start:.1f} s (the tasks: {start - system_start:.1f} s)")
         # merged per system, so one --out can gather tasks evaluated on different test sets
         results["systems"].setdefault(name, {}).update(figures)
         if following:
