@@ -195,7 +195,8 @@ def test_metric_labels_come_from_the_tasks_file():
     """A task's label, else `<task> <metric>`; the plugin's own figures by name."""
     from wav2prompt_plugin.evaluation.report import metrics_table
 
-    systems = {"wav2prompt": {"st_fr_bleu": 81.25, "sqqa_acc": 50.0, "asr_wer": 4.5, "cif_len_exact": 90.0}}
+    systems = {"wav2prompt": {"st_fr_bleu": 81.25, "sqqa_acc": 50.0, "asr_wer": 4.5, "cif_len_exact": 90.0,
+                              "prompt_cosine": 0.8125}}
     lines = metrics_table(systems, {"st_fr_bleu": "En→Fr BLEU"}).splitlines()
     assert lines[2:] == ["| En→Fr BLEU | 81.2 |", "| sqqa accuracy (%) | 50.0 |", "| asr WER (%) ↓ | 4.5 |",
-                         "| CIF length exact (%) | 90.0 |"]
+                         "| CIF length exact (%) | 90.0 |", "| E_s cosine to the transcript's embeddings | 0.812 |"]

@@ -9,7 +9,7 @@ from paper_claims import check_claims  # noqa: E402
 
 def figures(wer, fr, es, intent):
     return {"asr_wer": wer, "st_fr_bleu": fr, "st_es_bleu": es, "intent_acc": intent,
-            "prompt_positions_per_second": 4.0}
+            "prompt_positions_per_second": 4.0, "prompt_token_acc": fr, "prompt_cosine": 0.5}
 
 
 def test_each_claim_with_its_ratios():
@@ -26,6 +26,7 @@ def test_each_claim_with_its_ratios():
     # (d) leaves ASR out (its WER is better without L_MSE here); En→Es equal, so it does not hold
     assert "asr_wer" not in d and "st_fr_bleu: 30.0 vs 75.0 (40%)" in d and "intent_acc: 50.0 vs 100.0 (50%)" in d
     assert "st_es_bleu: 70.0 vs 70.0 (100%)" in d and d.endswith("| **no** |")
+    assert not any("prompt_token" in line or "prompt_cosine" in line for line in lines)  # no task figures
 
 
 def test_the_ablation_alone_and_nothing_to_check():

@@ -19,6 +19,7 @@ METRIC_NAMES = {
     "prompt_token_acc_aligned": "E_s nearest tokens, aligned to the transcript (%)",
 }
 METRIC_SUFFIXES = {"_wer": "WER (%) ↓", "_bleu": "BLEU", "_acc": "accuracy (%)"}
+DECIMALS = {"prompt_nmse": 3, "prompt_cosine": 3}  # fractions, not percentages
 
 
 def metric_label(metric: str, labels: Dict[str, str]) -> str:
@@ -63,7 +64,8 @@ def metrics_table(systems: Dict, labels: Dict[str, str] = None) -> str:
     lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for metric in metrics:
         cells = [systems[s].get(metric) for s in names]
-        text = ["" if v is None else f"{v:.1f}" if isinstance(v, float) else str(v) for v in cells]
+        places = DECIMALS.get(metric, 1)
+        text = ["" if v is None else f"{v:.{places}f}" if isinstance(v, float) else str(v) for v in cells]
         lines.append(f"| {metric_label(metric, labels or {})} | " + " | ".join(text) + " |")
     return "\n".join(lines)
 

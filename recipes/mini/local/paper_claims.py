@@ -24,7 +24,8 @@ def _relative(value: float, reference: float, metric: str) -> float:
 
 
 def task_metrics(figures: Dict[str, float]) -> List[str]:
-    return [m for m in figures if m.rsplit("_", 1)[-1] in ("wer", "bleu", "acc")]
+    """`<task>_<metric>` figures (not the prompt's own: prompt_token_acc, ...)."""
+    return [m for m in figures if m.rsplit("_", 1)[-1] in ("wer", "bleu", "acc") and not m.startswith("prompt_")]
 
 
 def check_claims(systems: Dict[str, Dict[str, float]], ft_metric: str = "st_fr_bleu") -> List[str]:
