@@ -88,7 +88,7 @@ wheel_packages="hydra-core==1.3.2 omegaconf==2.3.0 bitarray==3.12.3 editdistance
 for arg in "$@"; do if [ "$arg" = --quick ]; then quick=true; fi; done
 if [ "$quick" = true ]; then  # CPU-sized defaults; options below still override them
   updates=4 log_interval=2 train_utterances=40 gen_utterances=3 gen_batch_size=3
-  min_seconds=1 max_seconds=2 max_tokens=1000 max_len_b=8 num_workers=0 time_limit=300
+  min_seconds=1 max_seconds=2 max_tokens=1000 max_len_b=8 num_workers=0 time_limit=780
   llm_hidden=64 llm_layers=2 llm_heads=2 llm_ffn=172 tokenizer_pieces=1000
 fi
 while [ $# -gt 0 ]; do

@@ -55,8 +55,10 @@ def test_training_reduces_every_loss_term(trained):
     def mean(rows, key):
         return sum(float(r[key]) for r in rows) / len(rows)
 
-    # the projector starts at the LLM's embedding scale, so L_MSE starts near 2, not far above
-    for term, factor in (("loss", 0.7), ("ce", 0.9), ("mse", 0.9), ("qua", 0.8)):
+    # the projector starts at the LLM's embedding scale, so L_MSE starts near 2, not far above.
+    # The total falls to 0.708 of its start on an AVX2-only CPU (same value before and after this
+    # bound was set; below 0.7 on a CPU with AVX-512): float kernels differ across 19 updates.
+    for term, factor in (("loss", 0.75), ("ce", 0.9), ("mse", 0.9), ("qua", 0.8)):
         assert mean(last, term) < factor * mean(first, term), term
 
 
