@@ -28,14 +28,15 @@ def test_exit_while_a_batch_is_being_collated_is_clean():
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {repr(__file__.rsplit('/', 1)[0])})
-        import wav2prompt_plugin
+        from wav2prompt_plugin.cli.process import prepare_process
+        prepare_process()  # what the plugin's commands (and --user-dir) install; a bare import does not
         from test_loader_shutdown import EndlessBatches
         from fairseq.data.iterators import BufferedIterator
         itr = BufferedIterator(10 ** 6, EndlessBatches())
         next(itr)
         print("done")
     """)
-    for _ in range(3):  # without the plugin's exit hook each of these aborts (exit 134)
+    for _ in range(3):  # without the commands' exit hook these abort (exit 134, or -6)
         proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert proc.stdout.strip().endswith("done")
