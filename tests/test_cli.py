@@ -62,6 +62,27 @@ def test_training_reduces_every_loss_term(trained):
         assert mean(last, term) < factor * mean(first, term), term
 
 
+def test_llm_free_updates_run_no_llm_then_the_same_batches_as_before(trained, speech_data, tiny_llm,
+                                                                     tmp_path):
+    """--llm-free-updates 4 of 10: updates 1-4 log no CE and no LLM position; updates 5-10 ran the
+    LLM over exactly the positions the same batches took in the fixture's run (same seed), and
+    the checkpoint's sums are the log's."""
+    from wav2prompt_plugin.evaluation.training_cost import run_counts
+
+    proc = run_cli(train_args(speech_data, tiny_llm, str(tmp_path), updates=10,
+                              extra=["--llm-free-updates", "4"]), cwd=os.getcwd())
+    logs = [json.loads(line[line.index("{"):]) for line in proc.stdout.splitlines()
+            if "train_inner" in line and "{" in line]
+    assert [int(log["num_updates"]) for log in logs] == list(range(1, 11))
+    assert all("ce" not in log and float(log["llm_free_batches"]) == 1 for log in logs[:4])
+    assert all("ce" in log and float(log["llm_free_batches"]) == 0 for log in logs[4:])
+    positions = [float(log["llm_positions"]) for log in logs]
+    assert positions == [0] * 4 + [float(log["llm_positions"]) for log in trained["logs"][4:10]]
+    counts = run_counts(torch.load(tmp_path / "checkpoint_last.pt", weights_only=False))
+    assert counts["batches"] == 10 and counts["llm_free_batches"] == 4
+    assert counts["llm_positions"] == sum(positions)
+
+
 def test_checkpoint_holds_only_trained_parameters(trained, tiny_llm):
     state = torch.load(trained["checkpoint"], map_location="cpu", weights_only=False)
     assert not any(".llm." in k for k in state["model"])
@@ -140,6 +161,10 @@ def test_wav2prompt_eval_writes_results(trained, speech_data, tiny_llm, tmp_path
     assert "prompt_token_acc_aligned" in w2p
     assert ("prompt_nmse" in w2p) == (w2p["cif_len_exact"] > 0)
     assert "prompt_token_acc" not in results["systems"]["text_topline"]
+    # what its training ran: every update ran the LLM, over the positions its log counted
+    assert w2p["llm_free_fraction"] == 0.0
+    assert w2p["llm_train_positions"] == sum(float(log["llm_positions"]) for log in trained["logs"])
+    assert set(w2p) >= {"train_flops_llm", "train_flops_other", "train_seconds"}
     # the figures are those of the written hypotheses, which match fairseq-generate
     hyps, _, _ = generate(speech_data, tiny_llm, trained["checkpoint"], 1)
     rows = [l.split("\t") for l in (out / "hyps" / "wav2prompt.asr.tsv").read_text().splitlines()[1:]]

@@ -23,8 +23,8 @@ def test_mse_over_valid_vectors_only(mse_type):
     lengths = torch.tensor([3, 2])
     prompt = torch.randn(2, 3, 7)
     crit = Wav2PromptCriterion.__new__(Wav2PromptCriterion)
-    crit.mse_type = mse_type
-    total, count = crit.mse(FakeModel(table), {"speech_prompt": [prompt]}, transcript, lengths)
+    crit.mse_type, crit.cos_weight = mse_type, 0.0
+    total, _, count = crit.distance(FakeModel(table), {"speech_prompt": [prompt]}, transcript, lengths)
     pairs = [(prompt[0, i], table[transcript[0, i]]) for i in range(3)] + [
         (prompt[1, i], table[transcript[1, i]]) for i in range(2)
     ]
@@ -41,9 +41,9 @@ def test_normalized_mse_is_scale_free():
     transcript, lengths = torch.tensor([[1, 2, 3]]), torch.tensor([3])
     prompt = torch.randn(1, 3, 7)
     crit = Wav2PromptCriterion.__new__(Wav2PromptCriterion)
-    crit.mse_type = "normalized"
-    small, _ = crit.mse(FakeModel(table), {"speech_prompt": [prompt]}, transcript, lengths)
-    large, _ = crit.mse(FakeModel(table * 100), {"speech_prompt": [prompt * 100]}, transcript, lengths)
+    crit.mse_type, crit.cos_weight = "normalized", 0.0
+    small, _, _ = crit.distance(FakeModel(table), {"speech_prompt": [prompt]}, transcript, lengths)
+    large, _, _ = crit.distance(FakeModel(table * 100), {"speech_prompt": [prompt * 100]}, transcript, lengths)
     torch.testing.assert_close(small, large)
 
 
@@ -56,12 +56,77 @@ def test_predicted_lengths_follow_inference_firing():
 class ScriptedModel(FakeModel):
     """Returns fixed logits and a fixed speech prompt, as a trained model would."""
 
-    def __init__(self, table, logits, prompt, weight_sum):
+    def __init__(self, table, logits, prompt, weight_sum, training=True, num_updates=0):
         super().__init__(table)
-        self.out = (logits, {"encoder_out": {"speech_prompt": [prompt], "cif_weight_sum": [weight_sum]}})
+        self.out = (logits, {"encoder_out": {"speech_prompt": [prompt], "cif_weight_sum": [weight_sum]},
+                             "llm_input_shape": (2, 7)})
+        self.training, self.num_updates, self.calls = training, num_updates, []
 
-    def __call__(self, **kwargs):
-        return self.out
+    def __call__(self, run_llm=True, **kwargs):
+        self.calls.append(run_llm)
+        logits, extra = self.out
+        return (logits, extra) if run_llm else (None, {"encoder_out": extra["encoder_out"]})
+
+
+PAD = 0
+LOGITS = [[[2.0, 0.5, -1.0, 0.0], [0.0, 1.0, 3.0, -2.0]],
+          [[1.0, 1.0, 1.0, 4.0], [9.0, 9.0, 9.0, 9.0]]]  # the last position is padding
+TABLE = [[0.0, 0.0], [1.0, 2.0], [-1.0, 0.5], [3.0, -1.0]]
+PROMPT = [[[1.5, 2.0], [2.0, -2.0]], [[-1.0, 1.5], [7.0, 7.0]]]  # the last vector is past U=1
+WEIGHT_SUM = [2.25, 0.5]
+
+
+def scripted(**kwargs):
+    model = ScriptedModel(torch.tensor(TABLE), torch.tensor(LOGITS), torch.tensor(PROMPT),
+                          torch.tensor(WEIGHT_SUM), **kwargs)
+    sample = {
+        "net_input": {"src_lengths": torch.tensor([30, 20])}, "target": torch.tensor([[1, 2], [3, PAD]]),
+        "transcript": torch.tensor([[1, 3], [2, PAD]]), "transcript_lengths": torch.tensor([2, 1]),
+        "ntokens": 3, "nsentences": 2,
+    }
+    return model, sample
+
+
+def criterion(**weights):
+    task = SimpleNamespace(target_dictionary=SimpleNamespace(pad=lambda: PAD))
+    return Wav2PromptCriterion(task, mse_type="plain", **weights)
+
+
+def hand_mse_and_qua():
+    pairs = [(PROMPT[0][0], TABLE[1]), (PROMPT[0][1], TABLE[3]), (PROMPT[1][0], TABLE[2])]
+    mse = sum(sum((p - t) ** 2 for p, t in zip(vec, emb)) / 2 for vec, emb in pairs)
+    return pairs, mse, abs(2.25 - 2) + abs(0.5 - 1)
+
+
+def test_llm_free_updates_leave_out_the_llm_and_ce_then_switch():
+    """Updates 0-4 of --llm-free-updates 5: the model runs without the LLM and the loss is
+    8 MSE/vectors + 2 (1 - cos)/vectors + 0.5 QUA/sentences; update 5 and evaluation run it."""
+    import math
+
+    crit = criterion(mse_weight=8.0, qua_weight=0.5, cos_weight=2.0, llm_free_updates=5)
+    pairs, mse, qua = hand_mse_and_qua()
+
+    def cosine(a, b):
+        return sum(x * y for x, y in zip(a, b)) / math.hypot(*a) / math.hypot(*b)
+
+    cos = sum(1 - cosine(vec, emb) for vec, emb in pairs)
+    model, sample = scripted(num_updates=4)
+    loss, _, log = crit(model, sample)
+    assert model.calls == [False]
+    assert "ce" not in log and log["llm_free_batches"] == 1 and "llm_positions" not in log
+    assert log["cos"].item() == pytest.approx(cos, rel=1e-5)
+    assert loss.item() == pytest.approx((8.0 * mse / 3 + 2.0 * cos / 3 + 0.5 * qua / 2) * 3, rel=1e-5)
+    assert log["speech_frames"] == 50 and log["speech_frames_sq"] == 30 ** 2 + 20 ** 2
+    for kwargs in ({"num_updates": 5}, {"num_updates": 0, "training": False}):
+        model, sample = scripted(**kwargs)
+        _, _, log = crit(model, sample)
+        assert model.calls == [True] and "ce" in log and log["llm_free_batches"] == 0
+        assert log["llm_positions"] == 14 and log["llm_positions_sq"] == 2 * 49 and log["llm_logits"] == 4
+
+
+def test_llm_free_updates_need_an_embedding_term():
+    with pytest.raises(ValueError, match="--llm-free-updates 10 needs --mse-weight or --cos-weight"):
+        criterion(mse_weight=0.0, llm_free_updates=10)
 
 
 def test_forward_against_hand_computed_terms_and_weights():

@@ -21,6 +21,7 @@ from fairseq.dataclass.utils import overwrite_args_by_name
 
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_speech_texts
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
+from wav2prompt_plugin.evaluation.training_cost import run_counts
 from wav2prompt_plugin.models.text_prompt import TextPromptModel
 from wav2prompt_plugin.models.speech_prompt import decode_llm_identity
 
@@ -120,6 +121,7 @@ class Wav2PromptInference(LLMGenerator):
             [checkpoint], arg_overrides=overrides, state=state
         )
         self.model = models[0].to(device).eval()
+        self.training_counts = run_counts(state)  # what its training computed (evaluation/training_cost)
         super().__init__(task, self.model.decoder, device=device, **generation)
         self.generator = task.build_generator([self.model], self.config)
 

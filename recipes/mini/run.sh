@@ -5,6 +5,7 @@
 # paper's baselines (ASR-LLM cascade, Encoder-LLM), its ablation (no L_MSE) and few-shot fine-tuning.
 #
 #   bash recipes/mini/run.sh [--size smoke|default] [--tokenizer spm|bpe] [--stage N] [--stop-stage N]
+#   bash recipes/mini/run.sh --stage 12 --stop-stage 12   # the LLM-free first stage at 25-100% of the updates
 #
 # Each stage skips work whose output exists (delete the output to redo it).
 set -euo pipefail
@@ -25,6 +26,10 @@ mse_weight=8
 ctc_weight=0.5
 cif_align_weight=1.0
 projector_hidden=1024  # 2-layer MLP (GELU) into the LLM's embeddings; 0: a linear projection
+# the share of Wav2Prompt's updates that run no LLM (criterion --llm-free-updates): E_s trained against
+# the LLM's embedding table alone (L_MSE, L_QUA, the CTC terms), then the paper's loss; 0: the paper's
+llm_free_fraction=0
+llm_free_sweep="0.25 0.5 0.75 0.9 1"  # stage 12 (run on request): Wav2Prompt at each of these shares
 bf16=auto           # training forwards (LLM and speech models) under bf16 autocast: auto = where the CPU has bf16 instructions
 # encoder: fairseq S2T Transformer, 3 conv layers (8x subsampling, 12.5 frames/s: a CPU budget)
 encoder=(--conv-kernel-sizes 3,3,3)
@@ -48,6 +53,7 @@ while [ $# -gt 0 ]; do
     --ctc-weight) ctc_weight=$2; shift 2 ;;
     --projector-hidden) projector_hidden=$2; shift 2 ;;
     --cif-align-weight) cif_align_weight=$2; shift 2 ;;
+    --llm-free-fraction) llm_free_fraction=$2; shift 2 ;;
     --ft-transcript-losses) ft_transcript_losses=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 1 ;;
   esac
@@ -154,8 +160,12 @@ encoder_init() {
     --criterion speech_encoder_ctc --lr 2e-3 --warmup-updates 150 --dropout 0.1
 }
 
-wav2prompt() {  # wav2prompt [SAVE_DIR MSE_WEIGHT]: stage 5, or the same with another L_MSE weight
-  local save_dir=${1:-$exp/wav2prompt} mse=${2:-$mse_weight} init=() aux=()
+llm_free_updates() {  # llm_free_updates FRACTION: that share of Wav2Prompt's updates
+  python -c "print(round($1 * $w2p_updates))"
+}
+
+wav2prompt() {  # wav2prompt [SAVE_DIR MSE_WEIGHT LLM_FREE_FRACTION]: stage 5, or a variant of it
+  local save_dir=${1:-$exp/wav2prompt} mse=${2:-$mse_weight} free=${3:-$llm_free_fraction} init=() aux=()
   if [ "$init_encoder" = true ]; then init=(--encoder-init-checkpoint "$exp/ctc/checkpoint_last.pt"); fi
   if [ "$ctc_weight" != 0 ] || [ "$cif_align_weight" != 0 ]; then
     aux=(--ctc-head --ctc-weight "$ctc_weight" --cif-align-weight "$cif_align_weight")
@@ -163,11 +173,29 @@ wav2prompt() {  # wav2prompt [SAVE_DIR MSE_WEIGHT]: stage 5, or the same with an
   decay=true fairseq_train "$save_dir" "$w2p_updates" --arch wav2prompt_tiny "${init[@]}" \
     --projector-hidden-dim "$projector_hidden" --train-template "$asr_template" --criterion wav2prompt \
     --mse-weight "$mse" --qua-weight 1.0 --mse-type normalized --lr 1e-3 --warmup-updates 100 \
-    --dropout 0.1 "${aux[@]}"
+    --dropout 0.1 --llm-free-updates "$(llm_free_updates "$free")" "${aux[@]}"
 }
 
-ablation() {  # the paper's ablation: stage 5 without L_MSE, everything else unchanged
-  wav2prompt "$exp/wav2prompt_no_mse" 0
+# The paper's ablation: Wav2Prompt without L_MSE, L_CE at every update (with no embedding term
+# an update cannot go without the LLM). Where stage 5 has an LLM-free stage, the recipe's loss with
+# L_CE at every update is trained too, so that the two differ in L_MSE alone.
+ablation() {
+  wav2prompt "$exp/wav2prompt_no_mse" 0 0
+  if [ "$llm_free_fraction" != 0 ]; then wav2prompt "$exp/wav2prompt_all_ce" "$mse_weight" 0; fi
+}
+
+sweep_name() {  # sweep_name FRACTION: wav2prompt_lf<percent>
+  python -c "print(f'wav2prompt_lf{round(100 * $1)}')"
+}
+
+llm_free_sweep() {  # stage 5 with each share of LLM-free updates, same stage-4 encoder; evaluated
+  local f name
+  for f in $llm_free_sweep; do
+    name=$(sweep_name "$f")
+    wav2prompt "$exp/$name" "$mse_weight" "$f"
+    eval_trained "$name" wav2prompt "$exp/$name/checkpoint_last.pt" --checkpoint "$exp/$name/checkpoint_last.pt"
+  done
+  report
 }
 
 cascade_asr() {  # fairseq's own speech_to_text task: s2t_transformer + SentencePiece, same ASR data
@@ -253,7 +281,7 @@ evaluate() {  # every system trained so far (so that --stop-stage 5, then --stag
   local n
   eval_system text_topline text_topline
   eval_trained cascade cascade "$exp/cascade/asr_hyps.tsv" --asr-hypotheses "$exp/cascade/asr_hyps.tsv"
-  for n in encoder_llm wav2prompt wav2prompt_no_mse \
+  for n in encoder_llm wav2prompt wav2prompt_no_mse wav2prompt_all_ce \
            $(for k in $ft_sizes; do echo encoder_llm_ft$k wav2prompt_ft$k; done); do
     eval_trained "$n" "$(case $n in encoder_llm*) echo encoder_llm ;; *) echo wav2prompt ;; esac)" \
       "$exp/$n/checkpoint_last.pt" --checkpoint "$exp/$n/checkpoint_last.pt"
@@ -303,3 +331,4 @@ run_stage 8 ablation ablation
 run_stage 9 fewshot fewshot
 run_stage 10 evaluate evaluate
 run_stage 11 report report
+run_stage 12 llm_free_sweep llm_free_sweep

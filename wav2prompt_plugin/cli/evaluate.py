@@ -44,6 +44,7 @@ from wav2prompt_plugin.evaluation.instruction_following import InstructionFollow
 from wav2prompt_plugin.evaluation.metrics import METRICS
 from wav2prompt_plugin.evaluation.prompt_distance import PromptDistance
 from wav2prompt_plugin.evaluation.report import load_results, save_results
+from wav2prompt_plugin.evaluation.training_cost import training_cost
 
 logger = logging.getLogger("wav2prompt_plugin.eval")
 SPEECH_SYSTEMS = {"wav2prompt", "encoder_llm"}
@@ -268,6 +269,8 @@ def evaluate(args):
             figures.update(prompt_figures(system, generator, sorted(rows, key=lambda r: int(r["n_frames"])), args))
             logger.info(f"{name}: prompt lengths and E_s figures of {len(rows)} rows in "
                         f"{time.perf_counter() - start:.1f} s (the tasks: {start - system_start:.1f} s)")
+        if system in SPEECH_SYSTEMS:
+            figures.update(training_cost(generator.model, generator.training_counts))
         # merged per system, so one --out can gather tasks evaluated on different test sets
         results["systems"].setdefault(name, {}).update(figures)
         if following:

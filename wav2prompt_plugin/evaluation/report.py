@@ -17,9 +17,16 @@ METRIC_NAMES = {
     "prompt_cosine": "E_s cosine to the transcript's embeddings",
     "prompt_token_acc": "E_s nearest token = transcript token (%)",
     "prompt_token_acc_aligned": "E_s nearest tokens, aligned to the transcript (%)",
+    "llm_free_fraction": "training updates without the LLM (share)",
+    "llm_train_positions": "LLM positions trained (forward + backward)",
+    "train_flops_llm": "training FLOPs in the frozen LLM",
+    "train_flops_other": "training FLOPs in the trained part",
+    "train_seconds": "training seconds (update steps)",
 }
 METRIC_SUFFIXES = {"_wer": "WER (%) ↓", "_bleu": "BLEU", "_acc": "accuracy (%)"}
-DECIMALS = {"prompt_nmse": 3, "prompt_cosine": 3}  # fractions, not percentages
+# format of a figure that is not a percentage (default: one decimal)
+FORMATS = {"prompt_nmse": ".3f", "prompt_cosine": ".3f", "llm_free_fraction": ".2f",
+           "train_flops_llm": ".3g", "train_flops_other": ".3g", "train_seconds": ".0f"}
 
 
 def metric_label(metric: str, labels: Dict[str, str]) -> str:
@@ -64,8 +71,8 @@ def metrics_table(systems: Dict, labels: Dict[str, str] = None) -> str:
     lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for metric in metrics:
         cells = [systems[s].get(metric) for s in names]
-        places = DECIMALS.get(metric, 1)
-        text = ["" if v is None else f"{v:.{places}f}" if isinstance(v, float) else str(v) for v in cells]
+        spec = FORMATS.get(metric, ".1f")
+        text = ["" if v is None else f"{v:{spec}}" if isinstance(v, float) else str(v) for v in cells]
         lines.append(f"| {metric_label(metric, labels or {})} | " + " | ".join(text) + " |")
     return "\n".join(lines)
 

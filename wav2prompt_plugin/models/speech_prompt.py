@@ -156,12 +156,23 @@ class SpeechPromptModel(FairseqEncoderDecoderModel):
         state_dict["llm_identity_bytes"] = self.llm_identity_bytes
         return super().load_state_dict(state_dict, strict=strict, model_cfg=model_cfg, args=args)
 
-    def forward(self, src_tokens, src_lengths, prev_output_tokens, transcript_lengths=None, **prompt):
-        """transcript_lengths (training): what CIF is scaled to; models without CIF ignore it."""
+    num_updates = 0
+
+    def set_num_updates(self, num_updates):
+        """Also kept here: the criterion's schedule (--llm-free-updates) reads it."""
+        super().set_num_updates(num_updates)
+        self.num_updates = num_updates
+
+    def forward(self, src_tokens, src_lengths, prev_output_tokens, transcript_lengths=None,
+                run_llm=True, **prompt):
+        """transcript_lengths (training): what CIF is scaled to; models without CIF ignore it.
+        run_llm=False: the speech prompt alone (logits None), for a loss that needs no LLM."""
         bf16 = getattr(self.encoder.cfg, "autocast_bf16", False)
         with torch.autocast(src_tokens.device.type, torch.bfloat16, enabled=bf16):
             encoder_out = self.encoder(src_tokens, src_lengths, transcript_lengths, **prompt)
-            logits, extra = self.decoder(prev_output_tokens, encoder_out=encoder_out)
+            logits, extra = None, {}
+            if run_llm:
+                logits, extra = self.decoder(prev_output_tokens, encoder_out=encoder_out)
         extra["encoder_out"] = encoder_out
         return logits, extra
 

@@ -261,7 +261,8 @@ class FrozenLLMDecoder(FairseqIncrementalDecoder):
         self._check_length(embeds.size(1))
         positions = (mask.cumsum(1) - 1).clamp(min=0)
         out = self._run(embeds, mask, positions, cache=False, keep=prev_output_tokens.size(1))
-        return out.logits, {"attn": None}
+        # what the LLM ran over, padding included: the compute accounting of the criterion
+        return out.logits, {"attn": None, "llm_input_shape": tuple(embeds.shape[:2])}
 
     def _forward_incremental(self, prev_output_tokens, encoder_out, incremental_state):
         state = self.get_incremental_state(incremental_state, "llm")

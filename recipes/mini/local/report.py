@@ -11,7 +11,7 @@ import os
 import torch
 from safetensors.torch import load_file
 
-from paper_claims import check_claims
+from paper_claims import check_claims, task_metrics
 from wav2prompt_plugin.evaluation.report import load_results, metrics_table, save_results, wall_seconds
 from wav2prompt_plugin.evaluation.training_curves import plot_experiment_curves
 
@@ -19,6 +19,36 @@ CURVES = {"ctc": ["ctc", "cif_align"],
           "wav2prompt": ["loss", "ce", "mse", "qua", "ctc", "cif_align", "cif_len_exact"],
           "wav2prompt_no_mse": ["loss", "ce", "mse", "qua", "cif_len_exact"],
           "cascade": ["loss"], "encoder_llm": ["loss"]}
+
+
+SWEEP_PREFIX = "wav2prompt_lf"  # stage 12: Wav2Prompt with an LLM-free first stage of <percent> of its updates
+SWEEP_COLUMNS = (("cif_len_exact", "CIF exact (%)", ".1f"), ("llm_train_positions", "LLM positions trained", ",d"),
+                 ("train_flops_llm", "FLOPs in the LLM", ".3g"), ("train_flops_other", "FLOPs, trained part", ".3g"),
+                 ("train_seconds", "training s", ".0f"))
+
+
+def sweep_table(systems: dict, labels: dict) -> list:
+    """Markdown lines: the recipe's Wav2Prompt and each LLM-free share of stage 12, side by side."""
+    names = sorted((n for n in systems if n.startswith(SWEEP_PREFIX)), key=lambda n: int(n[len(SWEEP_PREFIX):]))
+    if not names:
+        return []
+    rows = (["wav2prompt"] if "wav2prompt" in systems else []) + names
+    tasks = [m for m in task_metrics(systems[names[0]])]
+    head = ["system", "LLM-free share"] + [labels.get(m, m) for m in tasks] + [label for _, label, _ in SWEEP_COLUMNS]
+    lines = ["## An LLM-free first stage", "",
+             "Stage 12: the recipe's Wav2Prompt, same updates and stage-4 encoder, with its first share of "
+             "updates trained against the LLM's embedding table alone (L_MSE, L_QUA and the CTC terms; no "
+             "LLM forward or backward), then the paper's loss. FLOPs: forward + backward, by the model "
+             "of `wav2prompt_plugin/evaluation/training_cost.py`.", "",
+             "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for name in rows:
+        figures = systems[name]
+        cells = [name, f"{figures.get('llm_free_fraction', 0):.2f}"]
+        cells += [f"{figures[m]:.1f}" if m in figures else "" for m in tasks]
+        cells += [format(int(figures[k]) if spec == ",d" else figures[k], spec) if k in figures else ""
+                  for k, _, spec in SWEEP_COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def trained_parameters(checkpoint: str) -> int:
@@ -44,9 +74,15 @@ def main():
                         "transcripts only, every other task is zero-shot through the LLM's text "
                         "templates; `<system>_ft<N>` are fine-tuned on N (speech, French) training "
                         "pairs. The cascade is the same for zero- and few-shot.")
+    sweep = sweep_table(results["systems"], results.get("metric_labels", {}))
+    for name in [n for n in results["systems"] if n.startswith(SWEEP_PREFIX)]:  # in their own table
+        results.setdefault("llm_free_sweep", {})[name] = results["systems"].pop(name)
+        for part in ("examples", "instruction_following"):
+            results.get(part, {}).pop(name, None)
     claims = check_claims(results["systems"])
-    if claims:
-        results["notes"] = "\n".join(["## The paper's claims, in the miniature", ""] + claims)
+    notes = (["## The paper's claims, in the miniature", ""] + claims + [""] if claims else []) + sweep
+    if notes:
+        results["notes"] = "\n".join(notes)
     with open(os.path.join(args.exp, "stage_seconds.json")) as f:
         results["stage_seconds"] = json.load(f)
     concurrent = os.path.join(args.exp, "concurrent_stages.json")  # written by run.sh's overlap
