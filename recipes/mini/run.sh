@@ -54,6 +54,7 @@ while [ $# -gt 0 ]; do
     --projector-hidden) projector_hidden=$2; shift 2 ;;
     --cif-align-weight) cif_align_weight=$2; shift 2 ;;
     --llm-free-fraction) llm_free_fraction=$2; shift 2 ;;
+    --llm-free-sweep) llm_free_sweep=$2; shift 2 ;;
     --ft-transcript-losses) ft_transcript_losses=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 1 ;;
   esac
