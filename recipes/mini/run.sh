@@ -290,7 +290,7 @@ evaluate() {  # every system trained so far (so that --stop-stage 5, then --stag
 }
 
 report() {
-  python local/report.py --exp "$exp" --size "$size" --tokenizer "$tokenizer"
+  python local/report.py --exp "$exp" --size "$size" --tokenizer "$tokenizer" --manifest "$data/speech/test.tsv"
 }
 
 speech_stages() {

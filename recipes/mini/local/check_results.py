@@ -15,6 +15,8 @@ SYSTEMS = {
     "wav2prompt": METRICS + ["cif_len_exact", "cif_len_within1", "prompt_token_acc_aligned"],
     "wav2prompt_no_mse": METRICS + ["cif_len_exact", "cif_len_within1", "prompt_token_acc_aligned"],
 }
+# what each trained Wav2Prompt's training computed (wav2prompt_plugin/evaluation/training_cost.py)
+TRAINING = ["llm_train_positions", "llm_free_fraction", "train_flops_llm", "train_flops_other", "train_seconds"]
 FINE_TUNED = ("encoder_llm", "wav2prompt")  # each also as <system>_ft<N>, for two sizes N
 FOLLOWING = ["follows", "transcript_leak", "follows_paraphrased", "transcript_leak_paraphrased"]
 STAGES = ["1. world", "2. llm", "3. speech", "4. encoder_init", "5. wav2prompt", "6. cascade_asr",
@@ -38,6 +40,9 @@ def check(exp: str):
         for metric in metrics:
             upper = 100.0 if metric not in ("asr_wer", "prompt_positions_per_second") else math.inf
             in_range(figures[metric], (system, metric), upper)
+        if system.startswith("wav2prompt"):
+            assert all(isinstance(figures[k], (int, float)) and figures[k] >= 0 for k in TRAINING), (system, figures)
+            assert 0 <= figures["llm_free_fraction"] <= 1, (system, figures["llm_free_fraction"])
         for task in TASKS:
             assert len(results["examples"][system][task]) == 3, (system, task)
         following = results["instruction_following"][system]
@@ -47,9 +52,11 @@ def check(exp: str):
                 in_range(rates[rate], (system, task, rate))
     assert set(STAGES) <= set(results["stage_seconds"]), results["stage_seconds"]
     assert results["parameters"] and os.path.isfile(os.path.join(exp, results["training_curves"]))
+    in_range(results["sqa_kind_only_acc"], "sqa_kind_only_acc")
     with open(os.path.join(exp, "results.md")) as f:
         text = f.read()
     assert "| (d) without L_MSE" in text, "claim (d) missing"
+    assert "(`sqa_kind_only_acc`" in text, "QA with context's kind-only chance missing"
     for heading in ("| metric |", "## Instruction following", "## Stage times", "## Parameters",
                     "## Training curves", "## Example outputs"):
         assert heading in text, heading

@@ -5,6 +5,7 @@ Merges the evaluation (wav2prompt-eval's results.json), the stage times, the
 parameter counts and the training curves of every loss term.
 """
 import argparse
+import csv
 import json
 import os
 
@@ -51,6 +52,18 @@ def sweep_table(systems: dict, labels: dict) -> list:
     return lines + [""]
 
 
+def kind_only_chance(manifest: str) -> float:
+    """QA with context: the expected accuracy (%) of answering from a random clause of the asked kind,
+    on the manifest's rows with a passage (reading_probe.py) — how much of that figure is not reading."""
+    from reading_probe import kind_only_accuracy
+
+    with open(manifest, newline="") as f:
+        rows = [{"en": r["tgt_text"], "context": r["context"]}
+                for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r.get("answer", "").strip()
+                and r.get("context", "").strip()]
+    return round(kind_only_accuracy(rows), 1) if rows else None
+
+
 def trained_parameters(checkpoint: str) -> int:
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
     return sum(v.numel() for k, v in state.items() if v.is_floating_point())
@@ -65,6 +78,7 @@ def main():
     parser.add_argument("--exp", required=True)
     parser.add_argument("--size", required=True)
     parser.add_argument("--tokenizer", default="spm", help="the LLM's tokenizer kind, for the title")
+    parser.add_argument("--manifest", help="the test manifest: QA with context's kind-only chance beside its figure")
     args = parser.parse_args()
     kind = {"spm": "SentencePiece", "bpe": "byte-level BPE"}.get(args.tokenizer, args.tokenizer)
 
@@ -80,7 +94,14 @@ def main():
         for part in ("examples", "instruction_following"):
             results.get(part, {}).pop(name, None)
     claims = check_claims(results["systems"])
-    notes = (["## The paper's claims, in the miniature", ""] + claims + [""] if claims else []) + sweep
+    chance = kind_only_chance(args.manifest) if args.manifest else None
+    notes = []
+    if chance is not None:
+        results["sqa_kind_only_acc"] = chance
+        notes += [f"QA with context, beside its figures: an LLM answering from a random clause of the asked kind "
+                  f"(not reading the passage) scores **{chance:.1f}%** on these test passages "
+                  "(`sqa_kind_only_acc`; `local/reading_probe.py`).", ""]
+    notes += (["## The paper's claims, in the miniature", ""] + claims + [""] if claims else []) + sweep
     if notes:
         results["notes"] = "\n".join(notes)
     with open(os.path.join(args.exp, "stage_seconds.json")) as f:
