@@ -41,6 +41,7 @@ encoder_init_checkpoint=                    # empty: stage 1's CTC model; or any
 mse_weight=1.0
 qua_weight=1.0
 mse_type=normalized                         # normalized | plain (the paper's MSE)
+llm_free_updates=0                          # the first N updates without the LLM (not the paper's; benchmarks/README.md)
 spec_augment="freq_mask_N=2,freq_mask_F=27,time_mask_N=2,time_mask_T=40,time_mask_p=1.0"
 
 # --- optimisation (per GPU; tokens are 10 ms fbank frames) -----------------------
@@ -217,7 +218,7 @@ wav2prompt() {
   fairseq_train "$data/train" "$exp/wav2prompt" "$max_update" --train-subset train --valid-subset dev \
     --arch "$arch" --llm-dtype "$llm_dtype" "${init_args[@]}" --train-template "$asr_template" --spec-augment "$spec_augment" \
     --criterion wav2prompt --mse-weight "$mse_weight" --qua-weight "$qua_weight" --mse-type "$mse_type" \
-    --lr "$lr" --warmup-updates "$warmup_updates"
+    --llm-free-updates "$llm_free_updates" --lr "$lr" --warmup-updates "$warmup_updates"
 }
 
 baselines() {  # optional: the ASR -> LLM cascade and the Encoder-LLM (paper's baselines)
