@@ -50,10 +50,12 @@ def test_sweep_table_puts_each_share_beside_the_recipe():
     base = dict(figures(5.0, 75.0, 70.0, 100.0), cif_len_exact=90.0, llm_free_fraction=0.0,
                 llm_train_positions=1000000, train_flops_llm=2.5e13, train_flops_other=1.25e13, train_seconds=600.4)
     free = dict(base, st_fr_bleu=74.5, llm_free_fraction=0.75, llm_train_positions=250000, train_flops_llm=6.25e12)
-    systems = {"wav2prompt": base, "wav2prompt_lf75": free, "wav2prompt_lf100": dict(free, llm_free_fraction=1.0)}
+    systems = {"wav2prompt": base, "wav2prompt_lf75_u1980": free, "wav2prompt_lf75": free,
+               "wav2prompt_lf100": dict(free, llm_free_fraction=1.0)}
     lines = sweep_table(systems, {"st_fr_bleu": "En→Fr BLEU"})
     header, rows = lines[4], lines[6:-1]
     assert header.startswith("| system | LLM-free share | asr_wer | En→Fr BLEU |")
-    assert [r.split(" | ")[0] for r in rows] == ["| wav2prompt", "| wav2prompt_lf75", "| wav2prompt_lf100"]
+    assert [r.split(" | ")[0] for r in rows] == ["| wav2prompt", "| wav2prompt_lf75", "| wav2prompt_lf75_u1980",
+                                                  "| wav2prompt_lf100"]
     assert "| 0.75 | 5.0 | 74.5 | 70.0 | 100.0 | 90.0 | 250,000 | 6.25e+12 | 1.25e+13 | 600 |" in rows[1]
     assert sweep_table({"wav2prompt": base}, {}) == []

@@ -30,6 +30,7 @@ projector_hidden=1024  # 2-layer MLP (GELU) into the LLM's embeddings; 0: a line
 # the LLM's embedding table alone (L_MSE, L_QUA, the CTC terms), then the paper's loss; 0: the paper's
 llm_free_fraction=0
 llm_free_sweep="0.25 0.5 0.75 0.9 1"  # stage 12 (run on request): Wav2Prompt at each of these shares
+updates=            # Wav2Prompt's updates (stages 5, 8, 12), if not the size's
 bf16=auto           # training forwards (LLM and speech models) under bf16 autocast: auto = where the CPU has bf16 instructions
 # encoder: fairseq S2T Transformer, 3 conv layers (8x subsampling, 12.5 frames/s: a CPU budget)
 encoder=(--conv-kernel-sizes 3,3,3)
@@ -55,6 +56,7 @@ while [ $# -gt 0 ]; do
     --cif-align-weight) cif_align_weight=$2; shift 2 ;;
     --llm-free-fraction) llm_free_fraction=$2; shift 2 ;;
     --llm-free-sweep) llm_free_sweep=$2; shift 2 ;;
+    --updates) updates=$2; shift 2 ;;
     --ft-transcript-losses) ft_transcript_losses=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 1 ;;
   esac
@@ -65,6 +67,8 @@ case "$size" in
   default) ctc_updates=1000; w2p_updates=1400;  max_tokens=12000; log_interval=20 ;;
   *) echo "unknown --size $size (smoke|default)" >&2; exit 1 ;;
 esac
+size_updates=$w2p_updates
+w2p_updates=${updates:-$w2p_updates}
 # baselines and fine-tuning: ASR vocabulary, updates, few-shot set sizes (pairs)
 case "$size" in
   smoke)   asr_vocab=200; asr_updates=20;  ellm_updates=30;  ft_updates=10;  ft_sizes="20 50" ;;
@@ -185,8 +189,8 @@ ablation() {
   if [ "$llm_free_fraction" != 0 ]; then wav2prompt "$exp/wav2prompt_all_ce" "$mse_weight" 0; fi
 }
 
-sweep_name() {  # sweep_name FRACTION: wav2prompt_lf<percent>
-  python -c "print(f'wav2prompt_lf{round(100 * $1)}')"
+sweep_name() {  # sweep_name FRACTION: wav2prompt_lf<percent>, then _u<updates> if not the size's
+  python -c "print(f'wav2prompt_lf{round(100 * $1)}' + ('_u$w2p_updates' if $w2p_updates != $size_updates else ''))"
 }
 
 llm_free_sweep() {  # stage 5 with each share of LLM-free updates, same stage-4 encoder; evaluated

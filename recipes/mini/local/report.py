@@ -22,7 +22,7 @@ CURVES = {"ctc": ["ctc", "cif_align"],
           "cascade": ["loss"], "encoder_llm": ["loss"]}
 
 
-SWEEP_PREFIX = "wav2prompt_lf"  # stage 12: Wav2Prompt with an LLM-free first stage of <percent> of its updates
+SWEEP_PREFIX = "wav2prompt_lf"  # stage 12: wav2prompt_lf<percent>[_u<updates>], an LLM-free first stage
 SWEEP_COLUMNS = (("cif_len_exact", "CIF exact (%)", ".1f"), ("llm_train_positions", "LLM positions trained", ",d"),
                  ("train_flops_llm", "FLOPs in the LLM", ".3g"), ("train_flops_other", "FLOPs, trained part", ".3g"),
                  ("train_seconds", "training s", ".0f"))
@@ -30,15 +30,16 @@ SWEEP_COLUMNS = (("cif_len_exact", "CIF exact (%)", ".1f"), ("llm_train_position
 
 def sweep_table(systems: dict, labels: dict) -> list:
     """Markdown lines: the recipe's Wav2Prompt and each LLM-free share of stage 12, side by side."""
-    names = sorted((n for n in systems if n.startswith(SWEEP_PREFIX)), key=lambda n: int(n[len(SWEEP_PREFIX):]))
+    names = sorted((n for n in systems if n.startswith(SWEEP_PREFIX)),
+                   key=lambda n: [int(part) for part in n[len(SWEEP_PREFIX):].split("_u")])
     if not names:
         return []
     rows = (["wav2prompt"] if "wav2prompt" in systems else []) + names
     tasks = [m for m in task_metrics(systems[names[0]])]
     head = ["system", "LLM-free share"] + [labels.get(m, m) for m in tasks] + [label for _, label, _ in SWEEP_COLUMNS]
     lines = ["## An LLM-free first stage", "",
-             "Stage 12: the recipe's Wav2Prompt, same updates and stage-4 encoder, with its first share of "
-             "updates trained against the LLM's embedding table alone (L_MSE, L_QUA and the CTC terms; no "
+             "Stage 12: the recipe's Wav2Prompt, same stage-4 encoder and updates (`_u<N>`: N updates), "
+             "with its first share of updates trained against the LLM's embedding table alone (L_MSE, L_QUA and the CTC terms; no "
              "LLM forward or backward), then the paper's loss. FLOPs: forward + backward, by the model "
              "of `wav2prompt_plugin/evaluation/training_cost.py`.", "",
              "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
