@@ -38,6 +38,7 @@ spec_augment="freq_mask_N=2,freq_mask_F=12,time_mask_N=2,time_mask_T=15,time_mas
 stack_factor=2      # Encoder-LLM: encoder frames stacked into one LLM prompt vector (6.25 per second)
 ft_task=st_fr       # few-shot fine-tuning: the task (template and target column) of conf/tasks.json
 ft_transcript_losses=true   # fine-tuning: L_MSE and L_QUA on the transcript too (true), or L_CE alone
+ft_lr=1e-4          # fine-tuning: peak learning rate, warmed up over 10 updates, then falling linearly to ~0
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -58,6 +59,7 @@ while [ $# -gt 0 ]; do
     --llm-free-sweep) llm_free_sweep=$2; shift 2 ;;
     --updates) updates=$2; shift 2 ;;
     --ft-transcript-losses) ft_transcript_losses=$2; shift 2 ;;
+    --ft-lr) ft_lr=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 1 ;;
   esac
 done
@@ -147,7 +149,7 @@ fairseq_train() {
   mkdir -p "$save_dir"
   local schedule=(--lr-scheduler inverse_sqrt)
   if [ "${decay:-false}" = true ]; then
-    schedule=(--lr-scheduler polynomial_decay --total-num-update "$updates" --end-learning-rate 1e-5)
+    schedule=(--lr-scheduler polynomial_decay --total-num-update "$updates" --end-learning-rate "${end_lr:-1e-5}")
   fi
   wav2prompt-train "${train_data:-$data/speech}" --task wav2prompt \
     --llm-path "$exp/llm" --train-subset train --valid-subset dev --seed "$seed" \
@@ -245,20 +247,23 @@ encoder_llm() {  # the paper's Encoder-LLM: same encoder and data, frame stackin
     --lr 1e-3 --warmup-updates 100 --dropout 0.1
 }
 
+# Fine-tuning starts from a model whose learning rate ended near 0: a peak of 5e-4 with inverse_sqrt
+# moved E_s away from what the zero-shot prompt had right (recipes/mini/RESULTS.md, few-shot schedule).
 fewshot() {  # fine-tune Wav2Prompt and the Encoder-LLM on N (speech, $ft_task) training pairs
   python local/make_fewshot.py --speech "$data/speech" --sizes "${ft_sizes// /,}" --target "$ft_target" \
     --out "$data/fewshot" --seed "$seed"
   local n w2p_losses=(--mse-weight 0 --qua-weight 0)
   if [ "$ft_transcript_losses" = true ]; then w2p_losses=(--mse-weight "$mse_weight" --qua-weight 1.0); fi
   local common=(--train-template "$ft_template" --target-column "$ft_target" --transcript-column tgt_text
-                --criterion wav2prompt --lr 5e-4 --warmup-updates 10 --dropout 0.1 --save-interval 1000)
+                --criterion wav2prompt --lr "$ft_lr" --warmup-updates 10 --dropout 0.1 --save-interval 1000)
   for n in $ft_sizes; do
-    train_data=$data/fewshot/ft$n fairseq_train "$exp/wav2prompt_ft$n" "$ft_updates" --arch wav2prompt_tiny \
-      --projector-hidden-dim "$projector_hidden" \
-      --finetune-from-model "$exp/wav2prompt/checkpoint_last.pt" "${common[@]}" "${w2p_losses[@]}"
-    train_data=$data/fewshot/ft$n fairseq_train "$exp/encoder_llm_ft$n" "$ft_updates" --arch encoder_llm_tiny \
-      --stack-factor "$stack_factor" --finetune-from-model "$exp/encoder_llm/checkpoint_last.pt" \
-      "${common[@]}" --mse-weight 0 --qua-weight 0
+    decay=true end_lr=1e-7 train_data=$data/fewshot/ft$n \
+      fairseq_train "$exp/wav2prompt_ft$n" "$ft_updates" --arch wav2prompt_tiny \
+      --projector-hidden-dim "$projector_hidden" --finetune-from-model "$exp/wav2prompt/checkpoint_last.pt" \
+      "${common[@]}" "${w2p_losses[@]}"
+    decay=true end_lr=1e-7 train_data=$data/fewshot/ft$n \
+      fairseq_train "$exp/encoder_llm_ft$n" "$ft_updates" --arch encoder_llm_tiny --stack-factor "$stack_factor" \
+      --finetune-from-model "$exp/encoder_llm/checkpoint_last.pt" "${common[@]}" --mse-weight 0 --qua-weight 0
   done
 }
 
