@@ -83,6 +83,19 @@ def test_llm_free_updates_run_no_llm_then_the_same_batches_as_before(trained, sp
     assert counts["llm_positions"] == sum(positions)
 
 
+def test_log_file_holds_each_record_once(speech_data, tiny_llm, tmp_path):
+    """fairseq attaches a --log-file handler at every epoch; the plugin's process attaches one in all."""
+    from wav2prompt_plugin.evaluation.training_curves import read_fairseq_log
+
+    log_file = tmp_path / "train.log"
+    run_cli(train_args(speech_data, tiny_llm, str(tmp_path), updates=10, extra=["--log-file", str(log_file)]),
+            cwd=os.getcwd())
+    records = read_fairseq_log(str(log_file))
+    assert [int(r["num_updates"]) for r in records] == list(range(1, 11))
+    epochs = read_fairseq_log(str(log_file), tag="train")
+    assert len(epochs) >= 2 and len({r["epoch"] for r in epochs}) == len(epochs)
+
+
 def test_checkpoint_holds_only_trained_parameters(trained, tiny_llm):
     state = torch.load(trained["checkpoint"], map_location="cpu", weights_only=False)
     assert not any(".llm." in k for k in state["model"])

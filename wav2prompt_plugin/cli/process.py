@@ -7,6 +7,7 @@ commands when `--user-dir` names the plugin), never by a library import:
 * checkpoint copies that a kill cannot leave half-written (checkpoint_copy.py);
 * fairseq's prefetch threads ended before exit, and no traceback when an
   epoch's data loader forks its worker (loader_shutdown.py);
+* each record once in `--log-file` (log_file_once.py);
 * no hydra deprecation warnings: fairseq 0.12 composes its config through
   hydra 1.3's deprecated API, six warnings at every start that a user cannot act on.
 """
@@ -18,6 +19,7 @@ import warnings
 from wav2prompt_plugin.checkpoint_copy import install_atomic_checkpoint_copy
 from wav2prompt_plugin.errors import install_excepthook
 from wav2prompt_plugin.loader_shutdown import install_loader_shutdown
+from wav2prompt_plugin.log_file_once import install_log_file_once
 
 
 # what hydra says of fairseq's use of its API (messages start with a newline or name hydra)
@@ -30,6 +32,7 @@ def prepare_process():
     install_excepthook()
     install_atomic_checkpoint_copy()
     install_loader_shutdown()
+    install_log_file_once()
     warnings.filterwarnings("ignore", message=HYDRA_DEPRECATIONS, category=UserWarning)
 
 
