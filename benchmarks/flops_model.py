@@ -2,7 +2,7 @@
 `wav2prompt_base`, a frozen LLaMA-2-7B), the LLM's share of it, and the time
 of one epoch on 8 GPUs.
 
-    python benchmarks/flops_model.py [--mfu 0.35] [--measured gpu_check.json] [--llm-free-fraction 0.75]
+    python benchmarks/flops_model.py [--mfu 0.35] [--measured gpu_check.json] [--llm-free-fraction 0.84] [--update-factor 1.5]
                                      [--no-count] [--json]
 
 The model, per utterance of T fbank frames (10 ms) whose transcript is U LLM
@@ -188,10 +188,11 @@ def paper_scale(args) -> dict:
     }
     # an LLM-free update (criterion --llm-free-updates) runs the trained part alone
     free = 1 - tot["llm_share"]
-    f = args.llm_free_fraction
-    schedule = (1 - f) + f * free  # of the paper's model FLOPs at the same updates
+    f, k = args.llm_free_fraction, args.update_factor
+    schedule = k * ((1 - f) + f * free)  # of the paper's training FLOPs (its updates, the LLM at each)
     epoch_gpu_hours = seconds_at(epoch, args.mfu) / 3600
-    result["llm_free"] = {"fraction": f, "update_share": round(free, 4), "schedule_share": round(schedule, 4),
+    result["llm_free"] = {"fraction": f, "update_factor": k, "llm_positions_share": round(k * (1 - f), 4),
+                          "update_share": round(free, 4), "schedule_share": round(schedule, 4),
                           "epoch_gpu_hours": round(epoch_gpu_hours, 2),
                           "epoch_gpu_hours_schedule": round(epoch_gpu_hours * schedule, 2)}
     if args.measured:
@@ -297,8 +298,11 @@ def main():
     parser.add_argument("--mfu", type=float, default=0.35, help="assumed model FLOPs utilisation")
     parser.add_argument("--peak-tflops", type=float, default=PEAK_TFLOPS, help="bf16 dense peak of one GPU")
     parser.add_argument("--measured", help="benchmarks/gpu_check.sh's JSON: project the epoch from it too")
-    parser.add_argument("--llm-free-fraction", type=float, default=0.75,
+    # the mini recipe's schedule: 84% of 1.5x the paper's updates LLM-free (recipes/mini/RESULTS.md)
+    parser.add_argument("--llm-free-fraction", type=float, default=0.84,
                         help="share of LLM-free updates (an LLM-free first stage) for the projection")
+    parser.add_argument("--update-factor", type=float, default=1.5,
+                        help="the projected schedule's updates, per update of the paper's")
     parser.add_argument("--no-count", action="store_true", help="skip the FlopCounterMode check")
     parser.add_argument("--quick", action="store_true", help="the check at 301 frames instead of the mean length")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -339,9 +343,10 @@ def main():
     lf = result["llm_free"]
     rows.append([f"an LLM-free update (--llm-free-updates)", f"{100 * lf['update_share']:.1f}%",
                  "of an update's model FLOPs: the trained part alone"])
-    rows.append([f"GPU hours an epoch, {100 * lf['fraction']:.0f}% of the updates LLM-free",
+    rows.append([f"GPU hours per epoch of the paper's training: {lf['update_factor']:g}x its updates, "
+                 f"{100 * lf['fraction']:.0f}% of them LLM-free",
                  f"{lf['epoch_gpu_hours_schedule']} h", f"{lf['epoch_gpu_hours']} h with the LLM at every update "
-                 f"({100 * lf['schedule_share']:.1f}%)"])
+                 f"({100 * lf['schedule_share']:.1f}%; LLM positions {100 * lf['llm_positions_share']:.0f}%)"])
     print_table(["what", "value", "note"], rows)
 
     if not args.no_count:

@@ -84,10 +84,12 @@ def test_flops_model(tmp_path):
     assert len(checks) == 5
     for name, check in checks.items():
         assert check["ratio"] == pytest.approx(1.0, abs=0.01), name
-    # the default projection: 75% of the updates LLM-free, each costing the trained part alone
+    # the default projection, the mini recipe's schedule: 1.5x the updates, 84% of them LLM-free, each
+    # costing the trained part alone
     lf = result["llm_free"]
     assert lf["update_share"] == pytest.approx(1 - result["llm_share"], abs=1e-4)
-    assert lf["schedule_share"] == pytest.approx(0.25 + 0.75 * lf["update_share"], abs=1e-4)
+    assert lf["schedule_share"] == pytest.approx(1.5 * (0.16 + 0.84 * lf["update_share"]), abs=1e-4)
+    assert lf["llm_positions_share"] == pytest.approx(0.24)
     assert lf["epoch_gpu_hours"] == pytest.approx(result["epoch_minutes"] * 8 / 60, rel=0.02)
     # 960.9 h on 8 GPUs at 1000 audio s/s each
     assert result["measured"]["plain"]["epoch_minutes"] == pytest.approx(960.9 * 3600 / 8000 / 60, abs=0.1)

@@ -27,8 +27,10 @@ ctc_weight=0.5
 cif_align_weight=1.0
 projector_hidden=1024  # 2-layer MLP (GELU) into the LLM's embeddings; 0: a linear projection
 # the share of Wav2Prompt's updates that run no LLM (criterion --llm-free-updates): E_s trained against
-# the LLM's embedding table alone (L_MSE, L_QUA, the CTC terms), then the paper's loss; 0: the paper's
-llm_free_fraction=0
+# the LLM's embedding table alone (L_MSE, L_QUA, the CTC terms), then the paper's loss; 0: the paper's.
+# 0.84 of 2,100 updates: a quarter of the LLM positions of the paper's loss at 1,400 updates, in about
+# its time, and its zero-shot figures (recipes/mini/RESULTS.md, "An LLM-free first stage")
+llm_free_fraction=0.84
 llm_free_sweep="0.25 0.5 0.75 0.9 1"  # stage 12 (run on request): Wav2Prompt at each of these shares
 updates=            # Wav2Prompt's updates (stages 5, 8, 12), if not the size's
 bf16=auto           # training forwards (LLM and speech models) under bf16 autocast: auto = where the CPU has bf16 instructions
@@ -64,9 +66,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+# Wav2Prompt's updates (w2p), and those of the ablation's pair (the paper's loss with and without L_MSE,
+# the LLM at every update: as many as take Wav2Prompt's time)
 case "$size" in
-  smoke)   ctc_updates=60;   w2p_updates=80;   max_tokens=6000;  log_interval=5 ;;
-  default) ctc_updates=1000; w2p_updates=1400;  max_tokens=12000; log_interval=20 ;;
+  smoke)   ctc_updates=60;   w2p_updates=80;   ablation_updates=60;   max_tokens=6000;  log_interval=5 ;;
+  default) ctc_updates=1000; w2p_updates=2100; ablation_updates=1400; max_tokens=12000; log_interval=20 ;;
   *) echo "unknown --size $size (smoke|default)" >&2; exit 1 ;;
 esac
 size_updates=$w2p_updates
@@ -167,28 +171,30 @@ encoder_init() {
     --criterion speech_encoder_ctc --lr 2e-3 --warmup-updates 150 --dropout 0.1
 }
 
-llm_free_updates() {  # llm_free_updates FRACTION: that share of Wav2Prompt's updates
-  python -c "print(round($1 * $w2p_updates))"
-}
-
-wav2prompt() {  # wav2prompt [SAVE_DIR MSE_WEIGHT LLM_FREE_FRACTION]: stage 5, or a variant of it
-  local save_dir=${1:-$exp/wav2prompt} mse=${2:-$mse_weight} free=${3:-$llm_free_fraction} init=() aux=()
+wav2prompt() {  # wav2prompt [SAVE_DIR MSE_WEIGHT LLM_FREE_FRACTION UPDATES]: stage 5, or a variant of it
+  local save_dir=${1:-$exp/wav2prompt} mse=${2:-$mse_weight} free=${3:-$llm_free_fraction}
+  local updates=${4:-$w2p_updates} init=() aux=()
   if [ "$init_encoder" = true ]; then init=(--encoder-init-checkpoint "$exp/ctc/checkpoint_last.pt"); fi
   if [ "$ctc_weight" != 0 ] || [ "$cif_align_weight" != 0 ]; then
     aux=(--ctc-head --ctc-weight "$ctc_weight" --cif-align-weight "$cif_align_weight")
   fi
-  decay=true fairseq_train "$save_dir" "$w2p_updates" --arch wav2prompt_tiny "${init[@]}" \
+  decay=true fairseq_train "$save_dir" "$updates" --arch wav2prompt_tiny "${init[@]}" \
     --projector-hidden-dim "$projector_hidden" --train-template "$asr_template" --criterion wav2prompt \
     --mse-weight "$mse" --qua-weight 1.0 --mse-type normalized --lr 1e-3 --warmup-updates 100 \
-    --dropout 0.1 --llm-free-updates "$(llm_free_updates "$free")" "${aux[@]}"
+    --dropout 0.1 --llm-free-updates "$(python -c "print(round($free * $updates))")" "${aux[@]}"
 }
 
 # The paper's ablation: Wav2Prompt without L_MSE, L_CE at every update (with no embedding term
 # an update cannot go without the LLM). Where stage 5 has an LLM-free stage, the recipe's loss with
-# L_CE at every update is trained too, so that the two differ in L_MSE alone.
+# L_CE at every update is trained too, so that the two differ in L_MSE alone; both take about stage
+# 5's time (ablation_updates) rather than its updates, which would be half as long again.
 ablation() {
-  wav2prompt "$exp/wav2prompt_no_mse" 0 0
-  if [ "$llm_free_fraction" != 0 ]; then wav2prompt "$exp/wav2prompt_all_ce" "$mse_weight" 0; fi
+  local updates=$w2p_updates
+  if [ "$llm_free_fraction" != 0 ]; then
+    updates=$ablation_updates
+    wav2prompt "$exp/wav2prompt_all_ce" "$mse_weight" 0 "$updates"
+  fi
+  wav2prompt "$exp/wav2prompt_no_mse" 0 0 "$updates"
 }
 
 sweep_name() {  # sweep_name FRACTION: wav2prompt_lf<percent>, then _u<updates> if not the size's
