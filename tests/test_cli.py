@@ -1,6 +1,7 @@
 """fairseq-train / fairseq-generate as users run them, on the tiny fixture."""
 import json
 import os
+import pathlib
 import re
 
 import pytest
@@ -182,9 +183,55 @@ def test_wav2prompt_eval_writes_results(trained, speech_data, tiny_llm, tmp_path
     hyps, _, _ = generate(speech_data, tiny_llm, trained["checkpoint"], 1)
     rows = [l.split("\t") for l in (out / "hyps" / "wav2prompt.asr.tsv").read_text().splitlines()[1:]]
     assert len(rows) == 4
-    assert all(hyp == hyps[rid.split("_")[1]] for rid, _, hyp in rows)
+    assert all(hyp == hyps[rid.split("_")[1]] for rid, _, hyp, _ in rows)
+    # each utterance's confidence beside it; the figures of telling wrong transcripts from right ones
+    assert all(0 <= float(conf) <= 1 for *_, conf in rows)
+    assert 0 <= w2p["wer_confident80"] and 0 < w2p["confidence_mean"] < 1
+    assert "confidence_auroc" in w2p or len({hyp == ref for _, ref, hyp, _ in rows}) == 1
     report = (out / "results.md").read_text()
     assert "| ASR WER (%) ↓ |" in report and "| ctx accuracy (%) |" in report  # label; none given
+
+
+def test_transcribe_and_min_confidence(trained, speech_data, tiny_llm, tmp_path):
+    """transcribe() is the model's output under its training template, with the confidence of
+    confidence.py; --min-confidence refuses the utterances below it and scores the refusals."""
+    import torch.nn.functional as F
+
+    from wav2prompt_plugin.confidence import REFUSAL, prompt_closeness, transcript_certainty
+    from wav2prompt_plugin.inference import Wav2PromptInference
+
+    w2p = Wav2PromptInference(trained["checkpoint"], llm_path=tiny_llm, max_len_b=15)
+    audio = sorted(str(p) for p in pathlib.Path(speech_data, "wav").glob("dev_*.wav"))
+    heard = w2p.transcribe(audio)
+    assert [h["text"] for h in heard] == w2p.generate(audio, TEMPLATE)
+    table = F.normalize(w2p.model.decoder.llm.get_input_embeddings().weight.detach().float(), dim=-1)
+    for h, prompt in zip(heard, w2p.speech_prompts(audio)):
+        assert h["prompt_closeness"] == pytest.approx(prompt_closeness(prompt, table))
+        assert h["confidence"] == pytest.approx(h["transcript_certainty"] * h["prompt_closeness"])
+        assert 0 < h["transcript_certainty"] <= 1
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps({"asr": {"template": TEMPLATE, "target": "tgt_text", "metric": "wer"}}))
+    common = ["wav2prompt-eval", "--checkpoint", trained["checkpoint"], "--llm-path", tiny_llm,
+              "--manifest", os.path.join(speech_data, "dev.tsv"), "--tasks-file", str(tasks), "--max-len-b", "15"]
+    figures = {}
+    for threshold in ("0", "1"):
+        out = tmp_path / f"eval{threshold}"
+        run_cli(common + ["--out", str(out), "--min-confidence", threshold])
+        figures[threshold] = json.loads((out / "results.json").read_text())["systems"]["wav2prompt"]
+    plain = tmp_path / "plain"
+    run_cli(common + ["--out", str(plain)])
+    unrefused = json.loads((plain / "results.json").read_text())["systems"]["wav2prompt"]
+    assert figures["0"]["asr_refused"] == 0 and figures["0"]["asr_wer"] == unrefused["asr_wer"]
+    # below a confidence of 1 every utterance is refused: every reference word is an error
+    assert figures["1"]["asr_refused"] == 100.0
+    rows = (tmp_path / "eval1" / "hyps" / "wav2prompt.asr.tsv").read_text().splitlines()[1:]
+    assert all(row.split("\t")[2] == REFUSAL for row in rows)
+    words = sum(len(row.split("\t")[1].split()) for row in rows)
+    assert figures["1"]["asr_wer"] == pytest.approx(100.0 * sum(
+        max(len(row.split("\t")[1].split()), 2) for row in rows) / words)
+    proc = run_cli(common + ["--out", str(tmp_path / "bad"), "--systems", "text_topline", "--min-confidence", "0.5"],
+                   check=False)
+    assert proc.returncode != 0 and "--min-confidence applies to the wav2prompt system only" in proc.stderr
 
 
 def test_console_commands_run_from_outside_the_checkout(trained, speech_data, tiny_llm, tmp_path):

@@ -3,6 +3,7 @@
     from wav2prompt_plugin.inference import Wav2PromptInference
     w2p = Wav2PromptInference("checkpoint_best.pt", llm_path="/models/llama-2-7b")
     w2p.generate(["a.wav"], "Translate the English text into French: {speech} French:")
+    w2p.transcribe(["a.wav"])  # [{"text": ..., "confidence": ..., ...}]: what it heard, how sure
 
 Generation options are fairseq's (`beam`, `max_len_b`, ...) plus
 `repetition_penalty` (Hugging Face's semantics, see modules/repetition_penalty.py).
@@ -19,6 +20,7 @@ from fairseq.data import data_utils
 from fairseq.dataclass.configs import GenerationConfig
 from fairseq.dataclass.utils import overwrite_args_by_name
 
+from wav2prompt_plugin.confidence import confidence, prompt_closeness, transcript_certainty
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_speech_texts
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
 from wav2prompt_plugin.evaluation.training_cost import run_counts
@@ -65,12 +67,17 @@ class LLMGenerator:
         decoder = FrozenLLMDecoder(task.target_dictionary, llm)
         return cls(task, decoder, **kwargs)
 
-    def _decode(self, generator, model, sample) -> List[str]:
+    def _hypotheses(self, generator, model, sample) -> List[dict]:
+        """The best hypothesis of each input, in input order (fairseq's dict: tokens, positional_scores)."""
         if self.device != "cpu":
             sample = utils.move_to_cuda(sample)
-        hypos = self.task.inference_step(generator, [model], sample)
-        dictionary = self.task.target_dictionary
-        return [self.bpe.decode(dictionary.string(h[0]["tokens"].int().cpu())) for h in hypos]
+        return [h[0] for h in self.task.inference_step(generator, [model], sample)]
+
+    def _text(self, hypothesis) -> str:
+        return self.bpe.decode(self.task.target_dictionary.string(hypothesis["tokens"].int().cpu()))
+
+    def _decode(self, generator, model, sample) -> List[str]:
+        return [self._text(h) for h in self._hypotheses(generator, model, sample)]
 
     def _prompt_input(self, template, rows):
         dictionary = self.task.target_dictionary
@@ -124,6 +131,7 @@ class Wav2PromptInference(LLMGenerator):
         self.training_counts = run_counts(state)  # what its training computed (evaluation/training_cost)
         super().__init__(task, self.model.decoder, device=device, **generation)
         self.generator = task.build_generator([self.model], self.config)
+        self._unit_table = None  # the LLM's input embeddings at unit length, for transcribe()
 
     def speech_batch(self, audio: Sequence[str], template: PromptTemplate, rows):
         dataset = Wav2PromptDataset(
@@ -162,6 +170,28 @@ class Wav2PromptInference(LLMGenerator):
         out = self.model.encoder(**net_input)
         prompts, lengths = out["speech_prompt"][0].float().cpu(), out["speech_prompt_lengths"][0].tolist()
         return [p[:n] for p, n in zip(prompts, lengths)]
+
+    @torch.no_grad()
+    def transcribe(self, audio: Union[str, Sequence[str]]) -> List[Dict[str, Union[str, float]]]:
+        """What the model heard, and how sure it is: per utterance the LLM's output under the template
+        the model trained with (`text`), `confidence` and its two factors (confidence.py)."""
+        audio = [audio] if isinstance(audio, str) else list(audio)
+        if not audio:
+            return []
+        if self._unit_table is None:
+            table = self.model.decoder.llm.get_input_embeddings().weight.detach().float().cpu()
+            self._unit_table = torch.nn.functional.normalize(table, dim=-1)
+        template = self.task.train_template
+        hypotheses = self._hypotheses(self.generator, self.model,
+                                      self.speech_batch(audio, template, _rows(template, None, len(audio))))
+        out = []
+        for hypothesis, prompt in zip(hypotheses, self.speech_prompts(audio)):
+            scores = hypothesis["positional_scores"].cpu()
+            out.append({"text": self._text(hypothesis),
+                        "confidence": confidence(scores, prompt, self._unit_table),
+                        "transcript_certainty": transcript_certainty(scores),
+                        "prompt_closeness": prompt_closeness(prompt, self._unit_table)})
+        return out
 
     def prompt_lengths(self, audio: Sequence[str]) -> List[int]:
         """Number of vectors CIF fires for each utterance (the length of E_s)."""

@@ -28,6 +28,13 @@ and `results.md` is rendered from the whole. With --train-manifest, every task
 but transcription also gets its instruction-following rates (see
 evaluation/instruction_following.py), and with --paraphrases the same under a
 second wording of each task's instruction.
+
+For `wav2prompt`, each utterance also gets a confidence (confidence.py): a
+`confidence` column in the hypotheses files, and in results.json its AUROC for
+"the transcript has an error" (`confidence_auroc`) and the WER of the 80% most
+confident utterances (`wer_confident80`) on --manifest. `--min-confidence X`
+puts a refusal marker in place of the answer of every utterance below X, which
+the figures then count (`<task>_refused`, the share refused).
 """
 import argparse
 import csv
@@ -37,7 +44,10 @@ import os
 import time
 from typing import Dict, List
 
+import editdistance
+
 from wav2prompt_plugin.cli.process import prepare_process
+from wav2prompt_plugin.confidence import REFUSAL, auroc
 from wav2prompt_plugin.data.manifest import read_manifest
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_speech_texts
 from wav2prompt_plugin.evaluation.instruction_following import InstructionFollowing
@@ -161,12 +171,42 @@ def prompt_figures(system, generator, rows, args) -> Dict[str, float]:
     return figures
 
 
-def write_hyps(out_dir, system, name, rows, refs, hyps):
+def write_hyps(out_dir, system, name, rows, refs, hyps, heard=None):
     os.makedirs(os.path.join(out_dir, "hyps"), exist_ok=True)
     with open(os.path.join(out_dir, "hyps", f"{system}.{name}.tsv"), "w", newline="") as f:
         writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, quotechar=None, escapechar="\\")
-        writer.writerow(["id", "ref", "hyp"])
-        writer.writerows([r["id"], ref, hyp.replace("\t", " ")] for r, ref, hyp in zip(rows, refs, hyps))
+        writer.writerow(["id", "ref", "hyp"] + (["confidence"] if heard else []))
+        writer.writerows([r["id"], ref, hyp.replace("\t", " ")] + ([f"{h['confidence']:.4f}"] if heard else [])
+                         for r, ref, hyp, h in zip(rows, refs, hyps, heard or [None] * len(rows)))
+
+
+def transcribed(generator, rows, args, cache) -> List[dict]:
+    """What `Wav2PromptInference.transcribe` says of each row's audio, once per file in a run."""
+    todo = sorted({r["audio"]: r for r in rows if r["audio"] not in cache}.values(), key=lambda r: int(r["n_frames"]))
+    for batch in batches(todo, args.batch_size):
+        cache.update(zip((r["audio"] for r in batch), generator.transcribe([r["audio"] for r in batch])))
+    return [cache[r["audio"]] for r in rows]
+
+
+def refuse(hyps, heard, args) -> List[str]:
+    """--min-confidence: the refusal marker in place of each answer below the threshold."""
+    if heard is None or args.min_confidence is None:
+        return hyps
+    return [REFUSAL if h["confidence"] < args.min_confidence else hyp for hyp, h in zip(hyps, heard)]
+
+
+def confidence_figures(rows, heard, args) -> Dict[str, float]:
+    """How well the confidence tells a transcript with an error from one without, on `rows`."""
+    refs = [r[args.transcript_column] for r in rows]
+    texts = [h["text"] for h in heard]
+    scores = [h["confidence"] for h in heard]
+    confident = sorted(range(len(rows)), key=lambda i: -scores[i])[: round(0.8 * len(rows))]
+    figures = {"confidence_mean": sum(scores) / max(len(scores), 1),
+               "wer_confident80": METRICS["wer"]([refs[i] for i in confident], [texts[i] for i in confident])}
+    area = auroc(scores, [editdistance.eval(r.split(), t.split()) > 0 for r, t in zip(refs, texts)])
+    if area == area:  # NaN where every transcript is right, or every one wrong
+        figures["confidence_auroc"] = area
+    return figures
 
 
 def build_generator(system, args):
@@ -215,14 +255,14 @@ def load_paraphrases(path: str, tasks: Dict[str, dict]) -> Dict[str, str]:
     return {n: t for n, t in paraphrases.items() if n in tasks}
 
 
-def instruction_following(name, task_name, task, chosen, hyps, generator, system, args):
+def instruction_following(name, task_name, task, chosen, hyps, generator, system, args, heard=None):
     """Rates under the task's template and, if given, under its paraphrase."""
     rates = args.following.rates(task_name, task, chosen, hyps)
     paraphrase = args.paraphrase_templates.get(task_name)
     if paraphrase:
-        para_hyps = run_system(system, generator, chosen, paraphrase, args)
+        para_hyps = refuse(run_system(system, generator, chosen, paraphrase, args), heard, args)
         write_hyps(args.out, name, f"{task_name}.paraphrased", chosen, [r[task["target"]] for r in chosen],
-                   para_hyps)
+                   para_hyps, heard)
         para = args.following.rates(task_name, task, chosen, para_hyps)
         rates.update({f"{k}_paraphrased": v for k, v in para.items()})
         rates[f"{task['metric']}_paraphrased"] = METRICS[task["metric"]](
@@ -246,27 +286,32 @@ def evaluate(args):
         name = args.name if system in SPEECH_SYSTEMS and args.name else system
         generator = build_generator(system, args)
         system_start = time.perf_counter()
-        figures, examples, following = {}, {}, {}
+        figures, examples, following, heard_by_audio = {}, {}, {}, {}
         for task_name, task in tasks.items():
             chosen = task_rows(*loaded[manifests[task_name]], task_name, task)
             if not chosen:
                 logger.warning(f"task {task_name}: no rows in {manifests[task_name]}")
                 continue
             refs = [r[task["target"]] for r in chosen]
-            hyps = run_system(system, generator, chosen, task["template"], args)
+            heard = transcribed(generator, chosen, args, heard_by_audio) if system == "wav2prompt" else None
+            hyps = refuse(run_system(system, generator, chosen, task["template"], args), heard, args)
             key = f"{task_name}_{task['metric']}"
             figures[key] = METRICS[task["metric"]](refs, hyps)
+            if heard is not None and args.min_confidence is not None:
+                figures[f"{task_name}_refused"] = 100.0 * sum(h == REFUSAL for h in hyps) / len(hyps)
             examples[task_name] = [{"id": r["id"], "ref": ref, "hyp": hyp}
                                    for r, ref, hyp in list(zip(chosen, refs, hyps))[: args.examples]]
-            write_hyps(args.out, name, task_name, chosen, refs, hyps)
+            write_hyps(args.out, name, task_name, chosen, refs, hyps, heard)
             logger.info(f"{name} {key}: {figures[key]:.2f} ({len(chosen)} rows)")
             if args.following and args.following.applies_to(task):
                 following[task_name] = instruction_following(
-                    name, task_name, task, chosen, hyps, generator, system, args)
+                    name, task_name, task, chosen, hyps, generator, system, args, heard)
         if args.manifest:
             rows = loaded[args.manifest][0]
             start = time.perf_counter()
             figures.update(prompt_figures(system, generator, sorted(rows, key=lambda r: int(r["n_frames"])), args))
+            if system == "wav2prompt" and rows and args.transcript_column in rows[0]:
+                figures.update(confidence_figures(rows, transcribed(generator, rows, args, heard_by_audio), args))
             logger.info(f"{name}: prompt lengths and E_s figures of {len(rows)} rows in "
                         f"{time.perf_counter() - start:.1f} s (the tasks: {start - system_start:.1f} s)")
         if system in SPEECH_SYSTEMS:
@@ -282,6 +327,7 @@ def evaluate(args):
             "asr_hypotheses": args.asr_hypotheses if system == "cascade" else None,
             "paraphrases": args.paraphrase_templates or None,
             "llm_path": args.llm_path, "beam": args.beam, "repetition_penalty": args.repetition_penalty,
+            "min_confidence": args.min_confidence if system == "wav2prompt" else None,
         })
         settings.setdefault("manifests", {}).update({t: manifests[t] for t in examples})
         settings.setdefault("templates", {}).update({t: tasks[t]["template"] for t in tasks})
@@ -315,10 +361,18 @@ def main(argv=None):
                         help="Hugging Face's repetition_penalty on generated tokens (paper: 1.5)")
     parser.add_argument("--llm-dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                         help="dtype of the LLM for text-only systems (speech systems use the checkpoint's)")
+    parser.add_argument("--min-confidence", type=float, default=None, metavar="X",
+                        help=f"wav2prompt: write {REFUSAL!r} instead of the answer of each utterance whose "
+                             "confidence is below X (0-1), and score it as such")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--examples", type=int, default=3, help="example outputs kept per task")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
+    if args.min_confidence is not None:
+        if "wav2prompt" not in args.systems.split(","):
+            parser.error(f"--min-confidence applies to the wav2prompt system only (--systems {args.systems})")
+        if not 0 <= args.min_confidence <= 1:
+            parser.error(f"--min-confidence {args.min_confidence}: a confidence lies in [0, 1]")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(name)s | %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     evaluate(args)

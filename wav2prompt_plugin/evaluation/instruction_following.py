@@ -10,6 +10,8 @@ transcribing when the prompt asks for a translation. Two rates per task:
 - transcript leak: the output is closer, in word edit distance, to the English
   transcript than to the reference.
 
+A refusal (`wav2prompt-eval --min-confidence`) is neither.
+
 The language check counts words that occur in one language's training text
 only (English: the transcripts): it needs nothing but the training manifest,
 and it knows the data's own names, which a general language-ID model would
@@ -20,6 +22,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import editdistance
 
+from wav2prompt_plugin.confidence import REFUSAL
 from wav2prompt_plugin.scoring.exact_match import normalize_answer
 
 
@@ -68,6 +71,8 @@ class InstructionFollowing:
         return task["target"] != self.transcript_column
 
     def follows(self, name: str, task: dict, hyp: str) -> bool:
+        if hyp == REFUSAL:
+            return False
         if task["target"] in self.languages:
             return self.language_id.identify(hyp) == task["target"]
         return normalize_answer(hyp) in self.answers[name]
@@ -75,6 +80,7 @@ class InstructionFollowing:
     def rates(self, name: str, task: dict, rows, hyps: Sequence[str]) -> Dict[str, float]:
         refs = [r[task["target"]] for r in rows]
         follows = sum(self.follows(name, task, h) for h in hyps)
-        leaks = sum(transcript_leak(h, r[self.transcript_column], ref) for h, r, ref in zip(hyps, rows, refs))
+        leaks = sum(h != REFUSAL and transcript_leak(h, r[self.transcript_column], ref)
+                    for h, r, ref in zip(hyps, rows, refs))
         n = max(len(hyps), 1)
         return {"follows": 100.0 * follows / n, "transcript_leak": 100.0 * leaks / n}
