@@ -5,14 +5,21 @@ PY     := $(VENV)/bin/python
 SIZE   ?= default
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo clean
+# speech synthesizers (espeak-ng, festival and its English voices) and sox, from Debian's packages
+APT      := espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+VOICES   := /usr/share/festival/voices/english/kal_diphone /usr/share/festival/voices/english/ked_diphone \
+            /usr/share/festival/voices/us/cmu_us_slt_arctic_hts
 
-install: $(STAMP)
+.PHONY: install system-packages test demo clean
+
+install: system-packages $(STAMP)
+
+system-packages:
+	@{ command -v espeak-ng && command -v sox && command -v festival && ls -d $(VOICES); } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(APT); \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq $(APT); fi; }
 
 $(STAMP): requirements.txt pyproject.toml
-	@command -v espeak-ng >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq espeak-ng; fi; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0 "numpy<2" cython

@@ -103,6 +103,7 @@ def test_train_and_heldout_speakers_disjoint(corpus):
     assert not speakers["train"] & speakers["test"]
     assert not speakers["train"] & speakers["dev"]
     # voice variants never heard in training; one accent never heard either
+    speakers = {s: {v for v in voices if not v.startswith("festival:")} for s, voices in speakers.items()}
     variants = {s: {v.split("+")[1] for v in speakers[s]} for s in speakers}
     assert not variants["train"] & (variants["dev"] | variants["test"])
     assert not {v.split("+")[0] for v in speakers["train"]} & set(synthesize.HELDOUT_ACCENTS)
@@ -122,3 +123,53 @@ def test_rerun_is_idempotent(corpus):
     assert "synthesised 0 new" in stdout
     assert npy.stat().st_mtime_ns == before
     assert (out / "train.tsv").read_text() == manifest
+
+
+def test_train_variety_is_planned_per_utterance():
+    """A quarter of the train utterances from festival, speed 0.9 / 1.0 / 1.1, noise for 30%, reverb
+    for 20%; none of it for dev and test; the same plan whatever the number of voices a sentence has."""
+    rows = [dict(zip(synthesize.INPUT_COLUMNS, (f"s{i}", "train", "describe", "a red ball", "", "", "", "", "")))
+            for i in range(600)] + [dict(zip(synthesize.INPUT_COLUMNS, ("e0", "test", "describe", "a cat", "", "", "", "", "")))]
+    tasks = synthesize.plan_utterances(rows, 3, seed=1)
+    train = [t for t in tasks if t["row"]["split"] == "train"]
+    festival = [t for t in train if "festival_voice" in t]
+    assert 0.2 < len(festival) / len(train) < 0.3
+    assert {t["festival_voice"] for t in festival} == set(synthesize.TRAIN_FESTIVAL_VOICES)
+    assert all(t["voice"] == f"festival:{t['festival_voice']}" and -300 <= t["cents"] <= 300 for t in festival)
+    for speed in synthesize.SPEEDS:
+        assert 0.28 < sum(t["speed_factor"] == speed for t in train) / len(train) < 0.39
+    assert 0.25 < sum(t["noise"] is not None for t in train) / len(train) < 0.35
+    assert 0.16 < sum(t["reverb"] is not None for t in train) / len(train) < 0.24
+    assert all(5 <= t["noise"][1] <= 25 and t["noise"][0] in ("white", "brown") for t in train if t["noise"])
+    test = [t for t in tasks if t["row"]["split"] == "test"]
+    assert test and all("speed_factor" not in t and "festival_voice" not in t for t in test)
+    assert [t for t in synthesize.plan_utterances(rows, 1, seed=1) if t["row"]["split"] == "train"] == \
+        [t for t in train if t["utt_id"].endswith("_0")]
+
+
+def test_a_festival_utterance_with_every_augmentation(tmp_path):
+    task = {"utt_id": "x_0", "row": {"en": "the boy waits near the green house"}, "voice": "festival:kal_diphone",
+            "festival_voice": "kal_diphone", "cents": 200, "speed_factor": 1.1, "reverb": (50, 80),
+            "noise": ("brown", 10.0, 7)}
+    jobs = [(task, str(tmp_path / "x_0.wav"), str(tmp_path / "x_0.npy"))]
+    (tmp_path / "raw").mkdir()
+    assert synthesize.festival_prepass(jobs, tmp_path / "raw", 1) == 1
+    raw = task["festival_raw"]
+    assert sf.info(raw).samplerate == 16000
+    n_frames, seconds = synthesize.synthesize_one(jobs[0])
+    assert not Path(raw).exists()  # spoken once, then only the augmented utterance is kept
+    info = sf.info(jobs[0][1])
+    assert info.samplerate == 16000 and 1.0 < seconds < 4.0
+    assert n_frames == np.load(jobs[0][2]).shape[0] == 1 + (info.frames - 400) // 160
+
+
+def test_mix_at_snr_sets_the_power_ratio():
+    from audio_variety import mix_at_snr, noise
+
+    rng = np.random.default_rng(0)
+    speech = (8000 * np.sin(np.arange(16000) / 7.0)).astype(np.int16)
+    interference = noise("white", len(speech), rng)
+    mixed = mix_at_snr(speech, interference, 15.0)
+    added = mixed.astype(np.float64) - speech
+    snr = 10 * np.log10(np.mean(speech.astype(np.float64) ** 2) / np.mean(added ** 2))
+    assert snr == pytest.approx(15.0, abs=0.05)

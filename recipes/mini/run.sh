@@ -135,9 +135,11 @@ llm() {
     --threads "$OMP_NUM_THREADS" "$llm_precision"
 }
 
-speech() {
+speech() {  # the corpus, then the test sentences in other conditions (noise, a voice never heard)
   [ -f "$data/speech/test.tsv" ] || python local/synthesize.py --sentences "$data/world/sentences.tsv" \
     --out "$data/speech" --size "$size" --seed "$seed" --jobs "$jobs"
+  [ -f "$data/conditions/festival_ked/test.tsv" ] || python local/make_conditions.py --speech "$data/speech" \
+    --out "$data/conditions" --seed "$seed"
 }
 
 tokenizer_ready() {  # what stages 3-4 need of stage 2: the tokenizer and the LLM's config.json
@@ -293,6 +295,16 @@ eval_trained() {  # eval_trained NAME SYSTEM FILE [ARGS...]: NAME if its trainin
   if [ -f "$file" ]; then eval_system "$name" "$system" "$@"; else log "not evaluating $name: no $file yet"; fi
 }
 
+eval_conditions() {  # Wav2Prompt on each test condition of local/make_conditions.py
+  local c out
+  for c in white15 babble15 festival_ked; do
+    out=$exp/eval_conditions/$c
+    [ -f "$out/results.json" ] || wav2prompt-eval --checkpoint "$exp/wav2prompt/checkpoint_last.pt" \
+      --llm-path "$exp/llm" --manifest "$data/conditions/$c/test.tsv" --tasks-file "$tasks" \
+      --systems wav2prompt --out "$out"
+  done
+}
+
 evaluate() {  # every system trained so far (so that --stop-stage 5, then --stage 9 scores Wav2Prompt)
   local n
   eval_system text_topline text_topline
@@ -302,6 +314,7 @@ evaluate() {  # every system trained so far (so that --stop-stage 5, then --stag
     eval_trained "$n" "$(case $n in encoder_llm*) echo encoder_llm ;; *) echo wav2prompt ;; esac)" \
       "$exp/$n/checkpoint_last.pt" --checkpoint "$exp/$n/checkpoint_last.pt"
   done
+  if [ -f "$exp/wav2prompt/checkpoint_last.pt" ]; then eval_conditions; fi
 }
 
 report() {

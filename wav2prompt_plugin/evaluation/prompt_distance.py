@@ -11,7 +11,8 @@ these figures measure it on a test set, per utterance and summed:
 
 The three need a position-by-position pairing, so they count utterances whose
 fired count equals U. Over every utterance, the nearest tokens are aligned to
-the transcript by edit distance: 1 - edits / U, summed over utterances.
+the transcript by edit distance: 1 - edits / U, summed over utterances (below 0
+where E_s has many more vectors than U).
 """
 from typing import Dict, List, Sequence
 

@@ -14,7 +14,9 @@ SYSTEMS = {
     "encoder_llm": METRICS,
     "wav2prompt": METRICS + ["cif_len_exact", "cif_len_within1", "prompt_token_acc_aligned"],
     "wav2prompt_no_mse": METRICS + ["cif_len_exact", "cif_len_within1", "prompt_token_acc_aligned"],
+    "wav2prompt_all_ce": METRICS + ["cif_len_exact", "cif_len_within1", "prompt_token_acc_aligned"],
 }
+CONDITIONS = ["white15", "babble15", "festival_ked"]  # local/make_conditions.py
 # what each trained Wav2Prompt's training computed (wav2prompt_plugin/evaluation/training_cost.py)
 TRAINING = ["llm_train_positions", "llm_free_fraction", "train_flops_llm", "train_flops_other", "train_seconds"]
 FINE_TUNED = ("encoder_llm", "wav2prompt")  # each also as <system>_ft<N>, for two sizes N
@@ -23,8 +25,8 @@ STAGES = ["1. world", "2. llm", "3. speech", "4. encoder_init", "5. wav2prompt",
           "7. encoder_llm", "8. ablation", "9. fewshot", "10. evaluate"]
 
 
-def in_range(value, name, upper=100.0):
-    assert isinstance(value, float) and math.isfinite(value) and 0 <= value <= upper, (name, value)
+def in_range(value, name, upper=100.0, lower=0.0):
+    assert isinstance(value, float) and math.isfinite(value) and lower <= value <= upper, (name, value)
 
 
 def check(exp: str):
@@ -39,7 +41,9 @@ def check(exp: str):
         figures = results["systems"][system]
         for metric in metrics:
             upper = 100.0 if metric not in ("asr_wer", "prompt_positions_per_second") else math.inf
-            in_range(figures[metric], (system, metric), upper)
+            # 1 - edits / U: below 0 where E_s holds many more vectors than the transcript has tokens
+            lower = -math.inf if metric == "prompt_token_acc_aligned" else 0.0
+            in_range(figures[metric], (system, metric), upper, lower)
         if system.startswith("wav2prompt"):
             assert all(isinstance(figures[k], (int, float)) and figures[k] >= 0 for k in TRAINING), (system, figures)
             assert 0 <= figures["llm_free_fraction"] <= 1, (system, figures["llm_free_fraction"])
@@ -50,6 +54,12 @@ def check(exp: str):
         for task, rates in following.items():
             for rate in FOLLOWING:
                 in_range(rates[rate], (system, task, rate))
+    for name in CONDITIONS:
+        for metric in METRICS + ["cif_len_exact", "wer_confident80"]:
+            upper = 100.0 if metric not in ("asr_wer", "prompt_positions_per_second", "wer_confident80") else math.inf
+            in_range(results["conditions"][name][metric], (name, metric), upper)
+    in_range(results["confidence"]["auroc"], "confidence auroc", 1.0)
+    assert results["confidence"]["utterances"] > 0
     assert set(STAGES) <= set(results["stage_seconds"]), results["stage_seconds"]
     assert results["parameters"] and os.path.isfile(os.path.join(exp, results["training_curves"]))
     in_range(results["sqa_kind_only_acc"], "sqa_kind_only_acc")
@@ -57,7 +67,7 @@ def check(exp: str):
         text = f.read()
     assert "| (d) without L_MSE" in text, "claim (d) missing"
     assert "(`sqa_kind_only_acc`" in text, "QA with context's kind-only chance missing"
-    for heading in ("| metric |", "## Instruction following", "## Stage times", "## Parameters",
+    for heading in ("| metric |", "## Other voices and noise", "## Instruction following", "## Stage times", "## Parameters",
                     "## Training curves", "## Example outputs"):
         assert heading in text, heading
 

@@ -13,6 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 from paper_claims import check_claims, task_metrics
+from wav2prompt_plugin.confidence import auroc
+from wav2prompt_plugin.evaluation.metrics import word_error_rate
 from wav2prompt_plugin.evaluation.report import load_results, metrics_table, save_results, wall_seconds
 from wav2prompt_plugin.evaluation.training_curves import plot_experiment_curves
 
@@ -50,6 +52,60 @@ def sweep_table(systems: dict, labels: dict) -> list:
         cells += [format(int(figures[k]) if spec == ",d" else figures[k], spec) if k in figures else ""
                   for k, _, spec in SWEEP_COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+CONDITIONS = {"white15": "white noise, 15 dB SNR", "babble15": "babble of 4 other test utterances, 15 dB SNR",
+              "festival_ked": "festival's ked_diphone, a voice never heard in training"}
+CONDITION_COLUMNS = (("cif_len_exact", "CIF exact (%)"), ("confidence_auroc", "confidence AUROC"))
+
+
+def read_confidences(path: str) -> list:
+    """(ref, hyp, confidence) of each row of a hypotheses file of wav2prompt-eval."""
+    with open(path, newline="") as f:
+        return [(r["ref"], r["hyp"], float(r["confidence"]))
+                for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+
+
+def conditions_table(exp: str, results: dict) -> list:
+    """Markdown lines: Wav2Prompt on the test sentences in each condition of local/make_conditions.py,
+    and how well its confidence flags a wrong transcript over all of them; into `results` too."""
+    names = [n for n in CONDITIONS if os.path.isfile(os.path.join(exp, "eval_conditions", n, "results.json"))]
+    if not names or "wav2prompt" not in results["systems"]:
+        return []
+    clean = results["systems"]["wav2prompt"]
+    results["conditions"] = {n: load_results(os.path.join(exp, "eval_conditions", n))["systems"]["wav2prompt"]
+                             for n in names}
+    tasks = task_metrics(clean)
+    labels = results.get("metric_labels", {})
+    head = ["test audio"] + [labels.get(m, m) for m in tasks] + [label for _, label in CONDITION_COLUMNS] + \
+           ["BLEU, share of clean (%)"]
+    lines = ["## Other voices and noise", "",
+             "Wav2Prompt on the test sentences in other conditions (`local/make_conditions.py`); the first row is "
+             "the test split. `confidence AUROC`: how well the per-utterance confidence ranks right transcripts "
+             "above wrong ones.", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for name, figures in [("clean held-out espeak-ng voices (test split)", clean)] + \
+                         [(CONDITIONS[n], results["conditions"][n]) for n in names]:
+        bleu = [m for m in tasks if m.endswith("_bleu")]
+        share = " / ".join(f"{100 * figures[m] / clean[m]:.0f}" for m in bleu if clean.get(m))
+        cells = [name] + [f"{figures[m]:.1f}" if m in figures else "" for m in tasks + [c for c, _ in CONDITION_COLUMNS[:1]]]
+        cells += [f"{figures['confidence_auroc']:.3f}" if "confidence_auroc" in figures else "", share]
+        lines.append("| " + " | ".join(cells) + " |")
+    rows = []
+    for hyps in [os.path.join(exp, "eval", "hyps", "wav2prompt.asr.tsv")] + \
+                [os.path.join(exp, "eval_conditions", n, "hyps", "wav2prompt.asr.tsv") for n in names]:
+        if os.path.isfile(hyps):
+            rows += read_confidences(hyps)
+    if rows:
+        wrong = [r.split() != h.split() for r, h, _ in rows]
+        confident = sorted(rows, key=lambda row: -row[2])[: round(0.8 * len(rows))]
+        mix = {"utterances": len(rows), "auroc": auroc([c for *_, c in rows], wrong),
+               "wer": word_error_rate([r for r, _, _ in rows], [h for _, h, _ in rows]),
+               "wer_confident80": word_error_rate([r for r, _, _ in confident], [h for _, h, _ in confident])}
+        results["confidence"] = mix
+        lines += ["", f"Over every condition together ({mix['utterances']} utterances, {100 * sum(wrong) / len(rows):.0f}% "
+                      f"with an error): confidence AUROC **{mix['auroc']:.3f}**; ASR WER {mix['wer']:.1f}, and "
+                      f"{mix['wer_confident80']:.1f} on the 80% most confident utterances."]
     return lines + [""]
 
 
@@ -103,6 +159,7 @@ def main():
                   f"(not reading the passage) scores **{chance:.1f}%** on these test passages "
                   "(`sqa_kind_only_acc`; `local/reading_probe.py`).", ""]
     notes += (["## The paper's claims, in the miniature", ""] + claims + [""] if claims else []) + sweep
+    notes += conditions_table(args.exp, results)
     if notes:
         results["notes"] = "\n".join(notes)
     with open(os.path.join(args.exp, "stage_seconds.json")) as f:

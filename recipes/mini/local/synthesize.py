@@ -1,22 +1,25 @@
 #!/usr/bin/env python3
-"""Synthesise the mini corpus with espeak-ng and extract Kaldi fbank features.
+"""Synthesise the mini corpus with espeak-ng and festival and extract Kaldi fbank features.
 
 Reads ``sentences.tsv`` (columns ``id split kind en fr es intent answer
-context``) and, for every sentence, speaks the English transcript ``en`` with
-espeak-ng:
+context``) and, for every sentence, speaks the English transcript ``en``:
 
 * train sentences get ``n_train_voices`` utterances (``--size default``: 3,
-  ``smoke``: 1), each with a different train voice;
-* dev and test sentences get one utterance with a held-out voice: a variant
-  that train never uses, in one of the train accents or in an accent train
-  never hears, so evaluation measures generalisation to unseen speakers.
+  ``smoke``: 1), each with a different train voice: a quarter of them from
+  festival (two voices, each shifted in pitch), the rest from espeak-ng; and
+  each train utterance is augmented as a speech toolkit would (speed
+  perturbation, additive noise at a random SNR, reverberation: audio_variety.py);
+* dev and test sentences get one clean espeak-ng utterance with a held-out
+  voice: a variant that train never uses, in one of the train accents or in an
+  accent train never hears, so evaluation measures generalisation to unseen
+  speakers. (Test conditions with other voices and noise: make_conditions.py.)
 
-Each utterance gets a random speed and pitch. All random choices come from
+Each espeak-ng utterance gets a random speed and pitch. All random choices come from
 generators seeded by ``(--seed, sentence id[, utterance index])``, so they do
 not depend on row order, on ``--jobs``, or on ``--size`` (utterance ``_0`` of
 a sentence is the same in both sizes).
 
-For each utterance the 22.05 kHz espeak-ng output is resampled to 16 kHz,
+For each utterance the synthesizer's output is resampled to 16 kHz,
 trimmed of leading/trailing silence, saved as ``OUTDIR/wav/<utt>.wav`` (int16)
 and as 80-dim Kaldi fbank ``OUTDIR/fbank/<utt>.npy`` (float32, T x 80).
 Utterances whose ``.npy`` exists are not synthesised again.
@@ -47,6 +50,8 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from audio_variety import (festival_batch, festival_voices, mix_at_snr, noise, read_16k, require,
+                           sox_effects)
 from wav2prompt_plugin.data.audio_features import kaldi_fbank
 
 # espeak-ng accents (language voices). "en" is an alias of en-gb, so only
@@ -78,6 +83,21 @@ HELDOUT_VOICES = tuple(f"{a}+{v}" for a in TRAIN_ACCENTS + HELDOUT_ACCENTS for v
 
 SPEED_WPM = (140, 190)  # espeak-ng -s, words per minute
 PITCH = (30, 70)  # espeak-ng -p, 0..99 (50 is the default)
+
+# festival: a share of the train utterances, from two voices of Debian's packages (a diphone male
+# voice and an HTS female one), each shifted by up to 3 semitones (sox pitch) for more speakers.
+# ked_diphone, a third voice, is never heard in training: it speaks a test condition.
+TRAIN_FESTIVAL_VOICES = ("kal_diphone", "cmu_us_slt_arctic_hts")
+HELDOUT_FESTIVAL_VOICES = ("ked_diphone",)
+FESTIVAL_PACKAGES = "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
+FESTIVAL_SHARE = 0.25
+FESTIVAL_PITCH_CENTS = (-300, 300)
+# Augmentation of every train utterance: speed 0.9 / 1.0 / 1.1, a third each (Kaldi's speed
+# perturbation); white or brown noise for 30% at 5-25 dB SNR; reverberation for 20% (sox reverb:
+# reverberance and room scale, %).
+SPEEDS = (0.9, 1.0, 1.1)
+NOISE_SHARE, NOISE_SNR_DB, NOISE_KINDS = 0.3, (5.0, 25.0), ("white", "brown")
+REVERB_SHARE, REVERBERANCE, ROOM_SCALE = 0.2, (20, 80), (30, 100)
 
 N_TRAIN_VOICES = {"smoke": 1, "default": 3}
 
@@ -184,14 +204,31 @@ def plan_utterances(rows, n_train_voices, seed):
             voices = [rng.choice(HELDOUT_VOICES)]
         for k, voice in enumerate(voices):
             jitter = random.Random(f"{seed}/{row['id']}/{k}")
-            tasks.append({
+            task = {
                 "utt_id": f"{row['id']}_{k}",
                 "row": row,
                 "voice": voice,
                 "speed": jitter.randint(*SPEED_WPM),
                 "pitch": jitter.randint(*PITCH),
-            })
+            }
+            if row["split"] == "train":
+                task.update(train_variety(jitter))
+            tasks.append(task)
     return tasks
+
+
+def train_variety(rng):
+    """A train utterance's synthesizer (when festival) and augmentation, drawn from its own generator."""
+    variety = {"speed_factor": rng.choice(SPEEDS), "noise": None, "reverb": None}
+    if rng.random() < FESTIVAL_SHARE:
+        variety.update(festival_voice=rng.choice(TRAIN_FESTIVAL_VOICES),
+                       cents=rng.randint(*FESTIVAL_PITCH_CENTS))
+        variety["voice"] = f"festival:{variety['festival_voice']}"
+    if rng.random() < NOISE_SHARE:
+        variety["noise"] = (rng.choice(NOISE_KINDS), round(rng.uniform(*NOISE_SNR_DB), 1), rng.getrandbits(32))
+    if rng.random() < REVERB_SHARE:
+        variety["reverb"] = (rng.randint(*REVERBERANCE), rng.randint(*ROOM_SCALE))
+    return variety
 
 
 def check_config(out_dir, seed):
@@ -202,6 +239,10 @@ def check_config(out_dir, seed):
         "heldout_voices": list(HELDOUT_VOICES),
         "speed_wpm": list(SPEED_WPM),
         "pitch": list(PITCH),
+        "festival": {"voices": list(TRAIN_FESTIVAL_VOICES), "share": FESTIVAL_SHARE,
+                     "pitch_cents": list(FESTIVAL_PITCH_CENTS)},
+        "augmentation": {"speeds": list(SPEEDS), "noise": [NOISE_SHARE, list(NOISE_SNR_DB), list(NOISE_KINDS)],
+                         "reverb": [REVERB_SHARE, list(REVERBERANCE), list(ROOM_SCALE)]},
     }
     path = out_dir / CONFIG_FILE
     if path.exists():
@@ -262,7 +303,20 @@ def synthesize_one(job):
     """
     task, wav_path, npy_path = job
     if not os.path.exists(npy_path):
-        audio = trim_silence(to_16k(speak(task["row"]["en"], task["voice"], task["speed"], task["pitch"])))
+        effects = []
+        if "festival_voice" in task:
+            audio = read_16k(task["festival_raw"])
+            effects += ["pitch", task["cents"]]
+        else:
+            audio = to_16k(speak(task["row"]["en"], task["voice"], task["speed"], task["pitch"]))
+        if task.get("speed_factor", 1.0) != 1.0:
+            effects += ["speed", task["speed_factor"]]
+        if task.get("reverb"):
+            effects += ["reverb", task["reverb"][0], 50, task["reverb"][1]]
+        audio = trim_silence(sox_effects(audio, effects))
+        if task.get("noise"):
+            kind, snr, seed = task["noise"]
+            audio = mix_at_snr(audio, noise(kind, len(audio), np.random.default_rng(seed)), snr)
         feats = fbank(audio)
         tmp_wav, tmp_npy = wav_path + ".tmp", npy_path + ".tmp"
         sf.write(tmp_wav, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
@@ -270,9 +324,29 @@ def synthesize_one(job):
         with open(tmp_npy, "wb") as f:
             np.save(f, feats)
         os.replace(tmp_npy, npy_path)
+        if "festival_raw" in task:
+            os.remove(task["festival_raw"])
     n_frames = np.load(npy_path, mmap_mode="r").shape[0]
     seconds = sf.info(wav_path).frames / SAMPLE_RATE
     return n_frames, seconds
+
+
+def festival_prepass(jobs, raw_dir, n_proc):
+    """Speak every festival utterance still to make into RAW_DIR, many per festival process."""
+    todo = {}
+    for task, _, npy_path in jobs:
+        if "festival_voice" in task:
+            task["festival_raw"] = str(raw_dir / f"{task['utt_id']}.wav")
+            if not os.path.exists(npy_path) and not os.path.exists(task["festival_raw"]):
+                todo.setdefault(task["festival_voice"], []).append((task["row"]["en"], task["festival_raw"]))
+    chunks = [(voice, items[i:i + 200]) for voice, items in todo.items() for i in range(0, len(items), 200)]
+    if n_proc <= 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            festival_batch(*chunk)
+    else:
+        with Pool(n_proc) as pool:
+            pool.starmap(festival_batch, chunks, chunksize=1)
+    return sum(len(items) for _, items in chunks)
 
 
 def run_jobs(jobs, n_proc):
@@ -326,6 +400,11 @@ def main(argv=None):
     args = parse_args(argv)
     start = time.time()
     check_voices(espeak_binary())
+    require("sox", "sox")
+    require("festival", FESTIVAL_PACKAGES)
+    missing = set(TRAIN_FESTIVAL_VOICES) - festival_voices()
+    if missing:
+        sys.exit(f"error: festival has no voice {', '.join(sorted(missing))} (install: apt-get install {FESTIVAL_PACKAGES})")
     rows = read_sentences(args.sentences)
     tasks = plan_utterances(rows, N_TRAIN_VOICES[args.size], args.seed)
 
@@ -337,6 +416,10 @@ def main(argv=None):
     jobs = [(t, str(out / "wav" / f"{t['utt_id']}.wav"), str(out / "fbank" / f"{t['utt_id']}.npy"))
             for t in tasks]
     n_new = sum(not os.path.exists(j[2]) for j in jobs)
+    (out / "festival_raw").mkdir(exist_ok=True)
+    festival_start = time.time()
+    n_festival = festival_prepass(jobs, out / "festival_raw", args.jobs)
+    print(f"festival: {n_festival} utterance(s) in {time.time() - festival_start:.1f} s")
     results = run_jobs(jobs, args.jobs)
 
     total_seconds = 0.0
@@ -353,11 +436,14 @@ def main(argv=None):
         write_manifest(out / f"{split}.tsv", feats_rows)
         write_manifest(out / f"{split}_wav.tsv", wav_rows)
         total_seconds += seconds
+        festival = sorted(v.split(":")[1] for v in voices if v.startswith("festival:"))
+        voices = {v for v in voices if not v.startswith("festival:")}
         accents = sorted({v.split("+")[0] for v in voices})
         variants = sorted({v.split("+")[1] for v in voices})
         print(f"{split}: {len(feats_rows)} utterances, {seconds / 3600:.3f} h, {len(voices)} voices from "
               f"{len(accents)} accents ({' '.join(accents)}) and {len(variants)} variants"
-              + (f" ({' '.join(variants)})" if len(variants) <= 10 else ""))
+              + (f" ({' '.join(variants)})" if len(variants) <= 10 else "")
+              + (f"; festival: {' '.join(festival)}" if festival else ""))
     print(f"total: {len(tasks)} utterances, {total_seconds / 3600:.3f} h, "
           f"{time.time() - start:.1f} s elapsed")
 

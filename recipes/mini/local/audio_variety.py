@@ -1,0 +1,112 @@
+"""Speech from a second synthesizer, and what a speech toolkit does to training audio.
+
+* festival (Debian's `festival` with its English voices): many sentences per
+  process, since a process takes ~0.4 s to start and a diphone voice ~12 ms a
+  sentence (an HTS voice ~110 ms, at 32 kHz);
+* sox for what changes time or the room: speed perturbation (`speed`, which
+  moves pitch with tempo, as Kaldi's 0.9 / 1.0 / 1.1), a pitch shift (`pitch`)
+  and reverberation (`reverb`, freeverb's room model);
+* additive noise at a chosen SNR (white, brown, or babble from other
+  utterances), in numpy: a sum scaled to a power ratio.
+
+Every random choice is the caller's; these functions are deterministic.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from math import gcd
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+SAMPLE_RATE = 16000
+
+
+def require(program: str, package: str):
+    if shutil.which(program) is None:
+        sys.exit(f"error: {program} not found on PATH (install it: apt-get install {package})")
+
+
+def festival_voices() -> set:
+    """The voices festival can load (its `voice.list`)."""
+    out = subprocess.run(["festival", "--pipe"], input="(print (voice.list))\n", capture_output=True,
+                         text=True, check=True)
+    return set(out.stdout.replace("(", " ").replace(")", " ").split())
+
+
+def festival_batch(voice: str, items):
+    """Speak each (text, wav_path) of `items` with festival voice `voice`, in one process; the wavs
+    are at the voice's own sample rate."""
+    if not items:
+        return
+    lines = [f"(voice_{voice})"]
+    for text, path in items:
+        quoted = text.replace("\\", " ").replace('"', " ")
+        lines.append(f'(utt.save.wave (utt.synth (Utterance Text "{quoted}")) "{path}" \'riff)')
+    with tempfile.NamedTemporaryFile("w", suffix=".scm", delete=False) as f:
+        f.write("\n".join(lines) + "\n")
+    try:
+        proc = subprocess.run(["festival", "-b", f.name], capture_output=True, text=True)
+    finally:
+        os.remove(f.name)
+    missing = [p for _, p in items if not os.path.exists(p)]
+    if proc.returncode != 0 or missing:
+        raise RuntimeError(f"festival voice {voice} failed ({len(missing)} of {len(items)} wavs missing): "
+                           f"{proc.stderr.strip()[-500:]}")
+
+
+def read_16k(path: str) -> np.ndarray:
+    """A mono wav as int16 at 16 kHz."""
+    samples, rate = sf.read(path, dtype="int16")
+    if samples.ndim != 1:
+        samples = samples[:, 0]
+    if rate != SAMPLE_RATE:
+        g = gcd(SAMPLE_RATE, rate)
+        y = resample_poly(samples.astype(np.float64), SAMPLE_RATE // g, rate // g)
+        samples = np.clip(np.round(y), -32768, 32767).astype(np.int16)
+    return samples
+
+
+def sox_effects(samples: np.ndarray, effects) -> np.ndarray:
+    """int16 16 kHz samples through sox's effect chain (e.g. ["speed", "1.1"]), back at 16 kHz."""
+    if not effects:
+        return samples
+    raw = ["-t", "raw", "-r", str(SAMPLE_RATE), "-e", "signed", "-b", "16", "-c", "1"]
+    cmd = ["sox", "-V1", *raw, "-", *raw, "-", *[str(e) for e in effects], "rate", str(SAMPLE_RATE)]
+    proc = subprocess.run(cmd, input=samples.astype("<i2").tobytes(), capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"sox failed ({' '.join(cmd)}): {proc.stderr.decode().strip()}")
+    return np.frombuffer(proc.stdout, dtype="<i2").astype(np.int16)
+
+
+def noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n samples of white or brown (integrated white, most power at low frequencies) noise."""
+    white = rng.standard_normal(n)
+    if kind == "white":
+        return white
+    if kind == "brown":
+        brown = np.cumsum(white)
+        return brown - np.linspace(brown[0], brown[-1], n)  # no drift
+    raise ValueError(f"unknown noise {kind!r}")
+
+
+def babble(others, n: int) -> np.ndarray:
+    """The sum of other utterances (int16 arrays), each looped or cut to n samples."""
+    total = np.zeros(n)
+    for other in others:
+        other = other.astype(np.float64)
+        total += np.resize(other, n) if len(other) else 0.0
+    return total
+
+
+def mix_at_snr(samples: np.ndarray, interference: np.ndarray, snr_db: float) -> np.ndarray:
+    """samples + interference scaled so that their power ratio is snr_db, as int16."""
+    x = samples.astype(np.float64)
+    p_signal, p_noise = np.mean(x ** 2), np.mean(interference ** 2)
+    if p_noise == 0:
+        return samples
+    y = x + interference * np.sqrt(p_signal / (p_noise * 10 ** (snr_db / 10)))
+    return np.clip(np.round(y), -32768, 32767).astype(np.int16)
