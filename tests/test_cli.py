@@ -204,6 +204,8 @@ def test_transcribe_and_min_confidence(trained, speech_data, tiny_llm, tmp_path)
     audio = sorted(str(p) for p in pathlib.Path(speech_data, "wav").glob("dev_*.wav"))
     heard = w2p.transcribe(audio)
     assert [h["text"] for h in heard] == w2p.generate(audio, TEMPLATE)
+    other = "say {speech} now"  # a transcription template given: the text is the LLM's output under it
+    assert [h["text"] for h in w2p.transcribe(audio, other)] == w2p.generate(audio, other)
     table = F.normalize(w2p.model.decoder.llm.get_input_embeddings().weight.detach().float(), dim=-1)
     for h, prompt in zip(heard, w2p.speech_prompts(audio)):
         assert h["prompt_closeness"] == pytest.approx(prompt_closeness(prompt, table))

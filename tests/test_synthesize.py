@@ -173,3 +173,31 @@ def test_mix_at_snr_sets_the_power_ratio():
     added = mixed.astype(np.float64) - speech
     snr = 10 * np.log10(np.mean(speech.astype(np.float64) ** 2) / np.mean(added ** 2))
     assert snr == pytest.approx(15.0, abs=0.05)
+
+
+def test_conditions_of_the_test_sentences(corpus):
+    """make_conditions.py: per condition the test split's rows, its audio mixed at 15 dB SNR or spoken by
+    a festival voice that training never uses; a second run keeps what exists."""
+    import make_conditions
+    from audio_variety import read_16k
+
+    _, out = corpus
+    conditions = out / "conditions"
+    make_conditions.main(["--speech", str(out), "--out", str(conditions)])
+    header, test = read_manifest(out / "test_wav.tsv")
+    for name in make_conditions.CONDITIONS:
+        cond_header, rows = read_manifest(conditions / name / "test_wav.tsv")
+        assert cond_header == header and [r["id"] for r in rows] == [r["id"] for r in test]
+        assert [r["tgt_text"] for r in rows] == [r["tgt_text"] for r in test]
+        _, feats = read_manifest(conditions / name / "test.tsv")
+        assert all(np.load(r["audio"]).shape == (int(r["n_frames"]), 80) for r in feats)
+    for clean_row, noisy_row in zip(test, read_manifest(conditions / "white15" / "test_wav.tsv")[1]):
+        clean, noisy = read_16k(clean_row["audio"]).astype(float), read_16k(noisy_row["audio"]).astype(float)
+        snr = 10 * np.log10(np.mean(clean ** 2) / np.mean((noisy - clean) ** 2))
+        assert snr == pytest.approx(15.0, abs=0.2)
+    festival = read_manifest(conditions / "festival_ked" / "test_wav.tsv")[1]
+    assert {r["speaker"] for r in festival} == {"festival:ked_diphone"}
+    assert "ked_diphone" not in synthesize.TRAIN_FESTIVAL_VOICES
+    before = (conditions / "babble15" / "test.tsv").stat().st_mtime_ns
+    make_conditions.main(["--speech", str(out), "--out", str(conditions)])
+    assert (conditions / "babble15" / "test.tsv").stat().st_mtime_ns == before

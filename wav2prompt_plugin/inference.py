@@ -172,16 +172,18 @@ class Wav2PromptInference(LLMGenerator):
         return [p[:n] for p, n in zip(prompts, lengths)]
 
     @torch.no_grad()
-    def transcribe(self, audio: Union[str, Sequence[str]]) -> List[Dict[str, Union[str, float]]]:
-        """What the model heard, and how sure it is: per utterance the LLM's output under the template
-        the model trained with (`text`), `confidence` and its two factors (confidence.py)."""
+    def transcribe(self, audio: Union[str, Sequence[str]], template: Optional[str] = None
+                   ) -> List[Dict[str, Union[str, float]]]:
+        """What the model heard, and how sure it is: per utterance the LLM's output (`text`) under a
+        transcription template (default: the one the model trained with), `confidence` and its two
+        factors (confidence.py)."""
         audio = [audio] if isinstance(audio, str) else list(audio)
         if not audio:
             return []
         if self._unit_table is None:
             table = self.model.decoder.llm.get_input_embeddings().weight.detach().float().cpu()
             self._unit_table = torch.nn.functional.normalize(table, dim=-1)
-        template = self.task.train_template
+        template = PromptTemplate(template) if template else self.task.train_template
         hypotheses = self._hypotheses(self.generator, self.model,
                                       self.speech_batch(audio, template, _rows(template, None, len(audio))))
         out = []

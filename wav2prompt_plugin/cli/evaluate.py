@@ -181,10 +181,12 @@ def write_hyps(out_dir, system, name, rows, refs, hyps, heard=None):
 
 
 def transcribed(generator, rows, args, cache) -> List[dict]:
-    """What `Wav2PromptInference.transcribe` says of each row's audio, once per file in a run."""
+    """What `Wav2PromptInference.transcribe` says of each row's audio, once per file in a run: under the
+    template of the task that transcribes (its target the transcript column), else the model's own."""
     todo = sorted({r["audio"]: r for r in rows if r["audio"] not in cache}.values(), key=lambda r: int(r["n_frames"]))
     for batch in batches(todo, args.batch_size):
-        cache.update(zip((r["audio"] for r in batch), generator.transcribe([r["audio"] for r in batch])))
+        heard = generator.transcribe([r["audio"] for r in batch], args.transcription_template)
+        cache.update(zip((r["audio"] for r in batch), heard))
     return [cache[r["audio"]] for r in rows]
 
 
@@ -278,6 +280,8 @@ def evaluate(args):
     results.setdefault("metric_labels", {}).update(
         {f"{n}_{t['metric']}": t["label"] for n, t in tasks.items() if t.get("label")})
     args.paraphrase_templates = load_paraphrases(args.paraphrases, tasks)
+    args.transcription_template = next(
+        (t["template"] for t in tasks.values() if t["target"] == args.transcript_column), None)
     args.following = None
     if args.train_manifest:
         train_rows, _ = load_rows(args.train_manifest)

@@ -52,7 +52,7 @@ def condition_audio(name, rows, clean, seed, scratch):
         if name == "white15":
             interference = noise("white", len(x), np.random.default_rng(rng.getrandbits(32)))
         else:
-            others = rng.sample([j for j in range(len(rows)) if j != i], BABBLE_TALKERS)
+            others = rng.sample([j for j in range(len(rows)) if j != i], min(BABBLE_TALKERS, len(rows) - 1))
             interference = babble([clean[j] for j in others], len(x))
         out.append(mix_at_snr(x, interference, SNR_DB))
     return out

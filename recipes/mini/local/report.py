@@ -61,10 +61,13 @@ CONDITION_COLUMNS = (("cif_len_exact", "CIF exact (%)"), ("confidence_auroc", "c
 
 
 def read_confidences(path: str) -> list:
-    """(ref, hyp, confidence) of each row of a hypotheses file of wav2prompt-eval."""
+    """(ref, hyp, confidence) of each row of a hypotheses file of wav2prompt-eval; none from a file
+    written before the confidence was."""
     with open(path, newline="") as f:
-        return [(r["ref"], r["hyp"], float(r["confidence"]))
-                for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        if "confidence" not in (reader.fieldnames or []):
+            return []
+        return [(r["ref"], r["hyp"], float(r["confidence"])) for r in reader]
 
 
 def conditions_table(exp: str, results: dict) -> list:
