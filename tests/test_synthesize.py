@@ -130,7 +130,7 @@ def test_train_variety_is_planned_per_utterance():
     for 20%; none of it for dev and test; the same plan whatever the number of voices a sentence has."""
     rows = [dict(zip(synthesize.INPUT_COLUMNS, (f"s{i}", "train", "describe", "a red ball", "", "", "", "", "")))
             for i in range(600)] + [dict(zip(synthesize.INPUT_COLUMNS, ("e0", "test", "describe", "a cat", "", "", "", "", "")))]
-    tasks = synthesize.plan_utterances(rows, 3, seed=1)
+    tasks = synthesize.plan_utterances(rows, 3, seed=1, variety=True)
     train = [t for t in tasks if t["row"]["split"] == "train"]
     festival = [t for t in train if "festival_voice" in t]
     assert 0.2 < len(festival) / len(train) < 0.3
@@ -143,8 +143,12 @@ def test_train_variety_is_planned_per_utterance():
     assert all(5 <= t["noise"][1] <= 25 and t["noise"][0] in ("white", "brown") for t in train if t["noise"])
     test = [t for t in tasks if t["row"]["split"] == "test"]
     assert test and all("speed_factor" not in t and "festival_voice" not in t for t in test)
-    assert [t for t in synthesize.plan_utterances(rows, 1, seed=1) if t["row"]["split"] == "train"] == \
+    assert [t for t in synthesize.plan_utterances(rows, 1, seed=1, variety=True) if t["row"]["split"] == "train"] == \
         [t for t in train if t["utt_id"].endswith("_0")]
+    # without --variety: espeak-ng alone, unaugmented, and the same voices, speeds and pitches
+    plain = synthesize.plan_utterances(rows, 3, seed=1)
+    assert all(set(t) == {"utt_id", "row", "voice", "speed", "pitch"} for t in plain)
+    assert [(t["speed"], t["pitch"]) for t in plain] == [(t["speed"], t["pitch"]) for t in tasks]
 
 
 def test_a_festival_utterance_with_every_augmentation(tmp_path):

@@ -13,6 +13,7 @@ cd "$(dirname "$0")"
 
 size=default        # smoke: every stage end to end in minutes; default: the figures in RESULTS.md
 tokenizer=spm       # the LLM's tokenizer: spm (SentencePiece, as LLaMA-2) or bpe (byte-level BPE, as LLaMA-3)
+speech_variety=false  # training speech from festival too, augmented (local/synthesize.py --variety)
 stage=1
 stop_stage=11
 seed=1
@@ -46,6 +47,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
     --tokenizer) tokenizer=$2; shift 2 ;;
+    --speech-variety) speech_variety=$2; shift 2 ;;
     --stage) stage=$2; shift 2 ;;
     --stop-stage) stop_stage=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
@@ -95,14 +97,21 @@ case "$tokenizer" in
   *) echo "unknown --tokenizer $tokenizer (spm|bpe)" >&2; exit 1 ;;
 esac
 data=data/$size     # the world and its speech: the same for either tokenizer
+corpus=$data        # the speech and what is made from it (the cascade's data, the few-shot sets)
 exp=exp/$size
 if [ "$tokenizer" = bpe ]; then exp=exp/${size}_bpe; fi
+variety=()
+case "$speech_variety" in
+  true) corpus=$data/variety exp=${exp}_variety variety=(--variety) ;;
+  false) ;;
+  *) echo "unknown --speech-variety $speech_variety (true|false)" >&2; exit 1 ;;
+esac
 tasks=conf/tasks.json
 asr_template=$(python -c "import json; print(json.load(open('$tasks'))['asr']['template'])")
 ft_template=$(python -c "import json; print(json.load(open('$tasks'))['$ft_task']['template'])")
 ft_target=$(python -c "import json; print(json.load(open('$tasks'))['$ft_task']['target'])")
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTHONHASHSEED=$seed
-mkdir -p "$data" "$exp"
+mkdir -p "$data" "$corpus" "$exp"
 
 log() { echo "$(date '+%F %T') (run.sh:${BASH_LINENO[0]}) $*"; }
 
@@ -136,9 +145,9 @@ llm() {
 }
 
 speech() {  # the corpus, then the test sentences in other conditions (noise, a voice never heard)
-  [ -f "$data/speech/test.tsv" ] || python local/synthesize.py --sentences "$data/world/sentences.tsv" \
-    --out "$data/speech" --size "$size" --seed "$seed" --jobs "$jobs"
-  [ -f "$data/conditions/festival_ked/test.tsv" ] || python local/make_conditions.py --speech "$data/speech" \
+  [ -f "$corpus/speech/test.tsv" ] || python local/synthesize.py --sentences "$data/world/sentences.tsv" \
+    --out "$corpus/speech" --size "$size" --seed "$seed" --jobs "$jobs" "${variety[@]}"
+  [ -f "$data/conditions/festival_ked/test.tsv" ] || python local/make_conditions.py --speech "$corpus/speech" \
     --out "$data/conditions" --seed "$seed"
 }
 
@@ -157,7 +166,7 @@ fairseq_train() {
   if [ "${decay:-false}" = true ]; then
     schedule=(--lr-scheduler polynomial_decay --total-num-update "$updates" --end-learning-rate "${end_lr:-1e-5}")
   fi
-  wav2prompt-train "${train_data:-$data/speech}" --task wav2prompt \
+  wav2prompt-train "${train_data:-$corpus/speech}" --task wav2prompt \
     --llm-path "$exp/llm" --train-subset train --valid-subset dev --seed "$seed" \
     --optimizer adam --adam-betas "(0.9,0.98)" "${schedule[@]}" --clip-norm 5.0 \
     --max-tokens "$max_tokens" --max-update "$updates" --required-batch-size-multiple 1 \
@@ -215,13 +224,13 @@ llm_free_sweep() {  # stage 5 with each share of LLM-free updates, same stage-4 
 
 cascade_asr() {  # fairseq's own speech_to_text task: s2t_transformer + SentencePiece, same ASR data
   local dir=$exp/cascade
-  [ -f "$data/asr/config.yaml" ] || python local/prepare_asr.py --speech "$data/speech" --out "$data/asr" \
+  [ -f "$corpus/asr/config.yaml" ] || python local/prepare_asr.py --speech "$corpus/speech" --out "$corpus/asr" \
     --vocab-size "$asr_vocab" --spec-augment "$spec_augment"
   if [ ! -f "$dir/done" ]; then
     local init=()
     if [ "$init_encoder" = true ]; then init=(--load-pretrained-encoder-from "$exp/ctc/checkpoint_last.pt"); fi
     mkdir -p "$dir"
-    wav2prompt-train "$data/asr" --task speech_to_text --config-yaml config.yaml \
+    wav2prompt-train "$corpus/asr" --task speech_to_text --config-yaml config.yaml \
       --train-subset train --valid-subset dev --seed "$seed" --arch s2t_transformer_s "${init[@]}" \
       --encoder-layers 4 --encoder-embed-dim 256 --encoder-ffn-embed-dim 1024 --encoder-attention-heads 4 \
       --decoder-layers 2 --decoder-embed-dim 256 --decoder-ffn-embed-dim 1024 --decoder-attention-heads 4 \
@@ -237,13 +246,13 @@ cascade_asr() {  # fairseq's own speech_to_text task: s2t_transformer + Sentence
   fi
   if [ ! -f "$dir/asr_hyps.tsv" ]; then
     # fairseq's S2T checkpoints pickle an argparse.Namespace, which torch>=2.6 refuses by default
-    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 wav2prompt-generate "$data/asr" --task speech_to_text \
+    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 wav2prompt-generate "$corpus/asr" --task speech_to_text \
       --config-yaml config.yaml --gen-subset test --path "$dir/checkpoint_last.pt" --beam 5 \
       --max-len-b 60 --max-tokens 50000 --required-batch-size-multiple 1 --cpu --scoring wer \
       --results-path "$dir/generate"  # (fairseq drops a last batch short of the multiple, default 8)
     tail -n 1 "$dir/generate/generate-test.txt"
     python local/asr_hypotheses.py --generate-output "$dir/generate/generate-test.txt" \
-      --manifest "$data/asr/test.tsv" --out "$dir/asr_hyps.tsv"
+      --manifest "$corpus/asr/test.tsv" --out "$dir/asr_hyps.tsv"
   fi
 }
 
@@ -258,18 +267,18 @@ encoder_llm() {  # the paper's Encoder-LLM: same encoder and data, frame stackin
 # Fine-tuning starts from a model whose learning rate ended near 0: a peak of 5e-4 with inverse_sqrt
 # moved E_s away from what the zero-shot prompt had right (recipes/mini/RESULTS.md, few-shot schedule).
 fewshot() {  # fine-tune Wav2Prompt and the Encoder-LLM on N (speech, $ft_task) training pairs
-  python local/make_fewshot.py --speech "$data/speech" --sizes "${ft_sizes// /,}" --target "$ft_target" \
-    --out "$data/fewshot" --seed "$seed"
+  python local/make_fewshot.py --speech "$corpus/speech" --sizes "${ft_sizes// /,}" --target "$ft_target" \
+    --out "$corpus/fewshot" --seed "$seed"
   local n w2p_losses=(--mse-weight 0 --qua-weight 0)
   if [ "$ft_transcript_losses" = true ]; then w2p_losses=(--mse-weight "$mse_weight" --qua-weight 1.0); fi
   local common=(--train-template "$ft_template" --target-column "$ft_target" --transcript-column tgt_text
                 --criterion wav2prompt --lr "$ft_lr" --warmup-updates 10 --dropout 0.1 --save-interval 1000)
   for n in $ft_sizes; do
-    decay=true end_lr=1e-7 train_data=$data/fewshot/ft$n \
+    decay=true end_lr=1e-7 train_data=$corpus/fewshot/ft$n \
       fairseq_train "$exp/wav2prompt_ft$n" "$ft_updates" --arch wav2prompt_tiny \
       --projector-hidden-dim "$projector_hidden" --finetune-from-model "$exp/wav2prompt/checkpoint_last.pt" \
       "${common[@]}" "${w2p_losses[@]}"
-    decay=true end_lr=1e-7 train_data=$data/fewshot/ft$n \
+    decay=true end_lr=1e-7 train_data=$corpus/fewshot/ft$n \
       fairseq_train "$exp/encoder_llm_ft$n" "$ft_updates" --arch encoder_llm_tiny --stack-factor "$stack_factor" \
       --finetune-from-model "$exp/encoder_llm/checkpoint_last.pt" "${common[@]}" --mse-weight 0 --qua-weight 0
   done
@@ -285,8 +294,8 @@ PY
 
 eval_system() {  # eval_system NAME SYSTEM [ARGS...]: one system on the test split, every task
   local name=$1 system=$2; shift 2
-  evaluated "$name" || wav2prompt-eval --llm-path "$exp/llm" --manifest "$data/speech/test.tsv" \
-    --tasks-file "$tasks" --paraphrases conf/paraphrases.json --train-manifest "$data/speech/train.tsv" \
+  evaluated "$name" || wav2prompt-eval --llm-path "$exp/llm" --manifest "$corpus/speech/test.tsv" \
+    --tasks-file "$tasks" --paraphrases conf/paraphrases.json --train-manifest "$corpus/speech/train.tsv" \
     --systems "$system" --name "$name" --out "$exp/eval" "$@"
 }
 
@@ -318,7 +327,7 @@ evaluate() {  # every system trained so far (so that --stop-stage 5, then --stag
 }
 
 report() {
-  python local/report.py --exp "$exp" --size "$size" --tokenizer "$tokenizer" --manifest "$data/speech/test.tsv"
+  python local/report.py --exp "$exp" --size "$size" --tokenizer "$tokenizer" --manifest "$corpus/speech/test.tsv"
 }
 
 speech_stages() {

@@ -22,11 +22,15 @@ METRIC_NAMES = {
     "train_flops_llm": "training FLOPs in the frozen LLM",
     "train_flops_other": "training FLOPs in the trained part",
     "train_seconds": "training seconds (update steps)",
+    "confidence_mean": "confidence, mean",
+    "confidence_auroc": "confidence AUROC for a wrong transcript",
+    "wer_confident80": "ASR WER (%) of the 80% most confident ↓",
 }
-METRIC_SUFFIXES = {"_wer": "WER (%) ↓", "_bleu": "BLEU", "_acc": "accuracy (%)"}
+METRIC_SUFFIXES = {"_wer": "WER (%) ↓", "_bleu": "BLEU", "_acc": "accuracy (%)", "_refused": "refused (%)"}
 # format of a figure that is not a percentage (default: one decimal)
 FORMATS = {"prompt_nmse": ".3f", "prompt_cosine": ".3f", "llm_free_fraction": ".2f",
-           "train_flops_llm": ".3g", "train_flops_other": ".3g", "train_seconds": ".0f"}
+           "train_flops_llm": ".3g", "train_flops_other": ".3g", "train_seconds": ".0f",
+           "confidence_mean": ".3f", "confidence_auroc": ".3f"}
 
 
 def metric_label(metric: str, labels: Dict[str, str]) -> str:

@@ -5,10 +5,11 @@ Reads ``sentences.tsv`` (columns ``id split kind en fr es intent answer
 context``) and, for every sentence, speaks the English transcript ``en``:
 
 * train sentences get ``n_train_voices`` utterances (``--size default``: 3,
-  ``smoke``: 1), each with a different train voice: a quarter of them from
-  festival (two voices, each shifted in pitch), the rest from espeak-ng; and
-  each train utterance is augmented as a speech toolkit would (speed
-  perturbation, additive noise at a random SNR, reverberation: audio_variety.py);
+  ``smoke``: 1), each with a different train voice; with ``--variety``, a
+  quarter of them from festival (two voices, each shifted in pitch), the rest
+  from espeak-ng, and each train utterance augmented as a speech toolkit would
+  (speed perturbation, additive noise at a random SNR, reverberation:
+  audio_variety.py);
 * dev and test sentences get one clean espeak-ng utterance with a held-out
   voice: a variant that train never uses, in one of the train accents or in an
   accent train never hears, so evaluation measures generalisation to unseen
@@ -187,7 +188,7 @@ def read_sentences(path):
     return rows
 
 
-def plan_utterances(rows, n_train_voices, seed):
+def plan_utterances(rows, n_train_voices, seed, variety=False):
     """List one task dict per utterance, in input order."""
     if n_train_voices > len(TRAIN_VOICES):
         sys.exit(f"error: {n_train_voices} voices per sentence but only {len(TRAIN_VOICES)} train voices")
@@ -211,7 +212,7 @@ def plan_utterances(rows, n_train_voices, seed):
                 "speed": jitter.randint(*SPEED_WPM),
                 "pitch": jitter.randint(*PITCH),
             }
-            if row["split"] == "train":
+            if variety and row["split"] == "train":
                 task.update(train_variety(jitter))
             tasks.append(task)
     return tasks
@@ -231,7 +232,7 @@ def train_variety(rng):
     return variety
 
 
-def check_config(out_dir, seed):
+def check_config(out_dir, seed, variety):
     """Refuse to mix utterances made with different random settings."""
     config = {
         "seed": seed,
@@ -239,11 +240,12 @@ def check_config(out_dir, seed):
         "heldout_voices": list(HELDOUT_VOICES),
         "speed_wpm": list(SPEED_WPM),
         "pitch": list(PITCH),
-        "festival": {"voices": list(TRAIN_FESTIVAL_VOICES), "share": FESTIVAL_SHARE,
-                     "pitch_cents": list(FESTIVAL_PITCH_CENTS)},
-        "augmentation": {"speeds": list(SPEEDS), "noise": [NOISE_SHARE, list(NOISE_SNR_DB), list(NOISE_KINDS)],
-                         "reverb": [REVERB_SHARE, list(REVERBERANCE), list(ROOM_SCALE)]},
     }
+    if variety:
+        config["festival"] = {"voices": list(TRAIN_FESTIVAL_VOICES), "share": FESTIVAL_SHARE,
+                              "pitch_cents": list(FESTIVAL_PITCH_CENTS)}
+        config["augmentation"] = {"speeds": list(SPEEDS), "noise": [NOISE_SHARE, list(NOISE_SNR_DB), list(NOISE_KINDS)],
+                                  "reverb": [REVERB_SHARE, list(REVERBERANCE), list(ROOM_SCALE)]}
     path = out_dir / CONFIG_FILE
     if path.exists():
         old = json.loads(path.read_text())
@@ -393,6 +395,8 @@ def parse_args(argv=None):
                    help="smoke: 1 voice per train sentence, default: 2")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")
+    p.add_argument("--variety", action="store_true",
+                   help="train speech from festival too, and augmented (speed, noise, reverberation)")
     return p.parse_args(argv)
 
 
@@ -400,18 +404,20 @@ def main(argv=None):
     args = parse_args(argv)
     start = time.time()
     check_voices(espeak_binary())
-    require("sox", "sox")
-    require("festival", FESTIVAL_PACKAGES)
-    missing = set(TRAIN_FESTIVAL_VOICES) - festival_voices()
-    if missing:
-        sys.exit(f"error: festival has no voice {', '.join(sorted(missing))} (install: apt-get install {FESTIVAL_PACKAGES})")
+    if args.variety:
+        require("sox", "sox")
+        require("festival", FESTIVAL_PACKAGES)
+        missing = set(TRAIN_FESTIVAL_VOICES) - festival_voices()
+        if missing:
+            sys.exit(f"error: festival has no voice {', '.join(sorted(missing))} "
+                     f"(install: apt-get install {FESTIVAL_PACKAGES})")
     rows = read_sentences(args.sentences)
-    tasks = plan_utterances(rows, N_TRAIN_VOICES[args.size], args.seed)
+    tasks = plan_utterances(rows, N_TRAIN_VOICES[args.size], args.seed, args.variety)
 
     out = args.out.resolve()
     (out / "fbank").mkdir(parents=True, exist_ok=True)
     (out / "wav").mkdir(parents=True, exist_ok=True)
-    check_config(out, args.seed)
+    check_config(out, args.seed, args.variety)
 
     jobs = [(t, str(out / "wav" / f"{t['utt_id']}.wav"), str(out / "fbank" / f"{t['utt_id']}.npy"))
             for t in tasks]
