@@ -2,6 +2,8 @@
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "mini", "local"))
 
 from paper_claims import check_claims  # noqa: E402
@@ -59,3 +61,34 @@ def test_sweep_table_puts_each_share_beside_the_recipe():
                                                   "| wav2prompt_lf100"]
     assert "| 0.75 | 5.0 | 74.5 | 70.0 | 100.0 | 90.0 | 250,000 | 6.25e+12 | 1.25e+13 | 600 |" in rows[1]
     assert sweep_table({"wav2prompt": base}, {}) == []
+
+
+def test_conditions_table_and_the_confidence_over_every_condition(tmp_path):
+    """Per condition the figures beside the clean ones, BLEU as a share of clean; the confidence's
+    AUROC and the WER of the 80% most confident over the hypotheses of every condition together."""
+    import json
+
+    from report import conditions_table
+
+    def hyps(path, rows):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("id\tref\thyp\tconfidence\n" + "".join(f"u{i}\t{r}\t{h}\t{c}\n" for i, (r, h, c) in enumerate(rows)))
+
+    clean = dict(figures(5.0, 80.0, 60.0, 100.0), cif_len_exact=90.0, confidence_auroc=0.9)
+    noisy = dict(figures(20.0, 40.0, 45.0, 50.0), cif_len_exact=60.0)
+    hyps(tmp_path / "eval" / "hyps" / "wav2prompt.asr.tsv", [("a b", "a b", 0.9), ("c d", "c x", 0.8)])
+    hyps(tmp_path / "eval_conditions" / "white15" / "hyps" / "wav2prompt.asr.tsv",
+         [("e f", "e f", 0.7), ("g h", "x y", 0.1), ("i j", "i j", 0.2)])
+    (tmp_path / "eval_conditions" / "white15" / "results.json").write_text(json.dumps({"systems": {"wav2prompt": noisy}}))
+    results = {"systems": {"wav2prompt": clean}}
+    lines = conditions_table(str(tmp_path), results)
+    assert results["conditions"] == {"white15": noisy}
+    row = [line for line in lines if line.startswith("| white noise")][0]
+    assert "| 20.0 | 40.0 | 45.0 | 50.0 | 60.0 |  | 50 / 75 |" in row  # no AUROC of its own
+    # right: 0.9, 0.7, 0.2; wrong: 0.8, 0.1 -> pairs ranked right: (0.9>0.8, 0.9>0.1, 0.7>0.1, 0.2>0.1) = 4 of 6
+    assert results["confidence"]["auroc"] == pytest.approx(4 / 6)
+    assert results["confidence"]["utterances"] == 5
+    # WER over all: 1 + 2 errors in 10 words; the 4 most confident (drop 0.1): 1 error in 8 words
+    assert results["confidence"]["wer"] == pytest.approx(30.0)
+    assert results["confidence"]["wer_confident80"] == pytest.approx(12.5)
+    assert conditions_table(str(tmp_path / "none"), {"systems": {"wav2prompt": clean}}) == []
