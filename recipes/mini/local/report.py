@@ -102,13 +102,16 @@ def conditions_table(exp: str, results: dict) -> list:
     if rows:
         wrong = [r.split() != h.split() for r, h, _ in rows]
         confident = sorted(rows, key=lambda row: -row[2])[: round(0.8 * len(rows))]
-        mix = {"utterances": len(rows), "auroc": auroc([c for *_, c in rows], wrong),
+        mix = {"utterances": len(rows), "wrong": 100.0 * sum(wrong) / len(rows),
                "wer": word_error_rate([r for r, _, _ in rows], [h for _, h, _ in rows]),
                "wer_confident80": word_error_rate([r for r, _, _ in confident], [h for _, h, _ in confident])}
+        area = auroc([c for *_, c in rows], wrong)
+        if area == area:  # NaN where every transcript is right, or every one wrong
+            mix["auroc"] = area
         results["confidence"] = mix
-        lines += ["", f"Over every condition together ({mix['utterances']} utterances, {100 * sum(wrong) / len(rows):.0f}% "
-                      f"with an error): confidence AUROC **{mix['auroc']:.3f}**; ASR WER {mix['wer']:.1f}, and "
-                      f"{mix['wer_confident80']:.1f} on the 80% most confident utterances."]
+        lines += ["", f"Over every condition together ({mix['utterances']} utterances, {mix['wrong']:.0f}% with an "
+                      "error): " + (f"confidence AUROC **{area:.3f}**; " if "auroc" in mix else "")
+                  + f"ASR WER {mix['wer']:.1f}, and {mix['wer_confident80']:.1f} on the 80% most confident utterances."]
     return lines + [""]
 
 
