@@ -58,16 +58,19 @@ def festival_batch(voice: str, items):
                            f"{proc.stderr.strip()[-500:]}")
 
 
+def resample_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    """int16 samples at `rate`, resampled to 16 kHz (polyphase, by the reduced ratio)."""
+    if rate == SAMPLE_RATE:
+        return samples
+    g = gcd(SAMPLE_RATE, rate)
+    y = resample_poly(samples.astype(np.float64), SAMPLE_RATE // g, rate // g)
+    return np.clip(np.round(y), -32768, 32767).astype(np.int16)
+
+
 def read_16k(path: str) -> np.ndarray:
     """A mono wav as int16 at 16 kHz."""
     samples, rate = sf.read(path, dtype="int16")
-    if samples.ndim != 1:
-        samples = samples[:, 0]
-    if rate != SAMPLE_RATE:
-        g = gcd(SAMPLE_RATE, rate)
-        y = resample_poly(samples.astype(np.float64), SAMPLE_RATE // g, rate // g)
-        samples = np.clip(np.round(y), -32768, 32767).astype(np.int16)
-    return samples
+    return resample_16k(samples if samples.ndim == 1 else samples[:, 0], rate)
 
 
 def sox_effects(samples: np.ndarray, effects) -> np.ndarray:

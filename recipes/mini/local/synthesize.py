@@ -49,10 +49,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from audio_variety import (festival_batch, festival_voices, mix_at_snr, noise, read_16k, require,
-                           sox_effects)
+                           resample_16k, sox_effects)
 from wav2prompt_plugin.data.audio_features import kaldi_fbank
 
 # espeak-ng accents (language voices). "en" is an alias of en-gb, so only
@@ -109,8 +108,6 @@ MANIFEST_COLUMNS = ("id", "audio", "n_frames", "tgt_text", "speaker") + PASSTHRO
 
 SAMPLE_RATE = 16000
 ESPEAK_RATE = 22050
-# 16000 / 22050 reduced to lowest terms.
-RESAMPLE_UP, RESAMPLE_DOWN = 320, 441
 
 TRIM_WINDOW = 160  # 10 ms energy frames
 TRIM_DB = 40.0  # a frame is speech if within this many dB of the loudest one
@@ -275,8 +272,7 @@ def speak(text, voice, speed, pitch):
 
 
 def to_16k(samples):
-    y = resample_poly(samples.astype(np.float64), RESAMPLE_UP, RESAMPLE_DOWN)
-    return np.clip(np.round(y), -32768, 32767).astype(np.int16)
+    return resample_16k(samples, ESPEAK_RATE)
 
 
 def trim_silence(samples):
