@@ -132,6 +132,7 @@ class Wav2PromptInference(LLMGenerator):
         super().__init__(task, self.model.decoder, device=device, **generation)
         self.generator = task.build_generator([self.model], self.config)
         self._unit_table = None  # the LLM's input embeddings at unit length, for transcribe()
+        self._words = None  # which tokens start a word, for timestamps
 
     def speech_batch(self, audio: Sequence[str], template: PromptTemplate, rows):
         dataset = Wav2PromptDataset(
@@ -157,9 +158,10 @@ class Wav2PromptInference(LLMGenerator):
         return self._decode(self.generator, self.model, sample)
 
     @torch.no_grad()
-    def speech_prompts(self, audio: Sequence[str]) -> List[torch.Tensor]:
-        """The prompt vectors each utterance puts before the LLM (E_s: U' x D_llm;
-        for the Encoder-LLM its stacked frames), on the CPU."""
+    def _encode(self, audio: Sequence[str]) -> List[Dict[str, torch.Tensor]]:
+        """Per utterance, on the CPU: `prompt`, the vectors it puts before the LLM (E_s: U' x D_llm;
+        for the Encoder-LLM its stacked frames); for Wav2Prompt also `alpha`, CIF's weights over its
+        encoder frames."""
         if not audio:
             return []
         template = PromptTemplate("{speech}")
@@ -169,31 +171,76 @@ class Wav2PromptInference(LLMGenerator):
         net_input = {k: v for k, v in sample["net_input"].items() if k != "prev_output_tokens"}
         out = self.model.encoder(**net_input)
         prompts, lengths = out["speech_prompt"][0].float().cpu(), out["speech_prompt_lengths"][0].tolist()
-        return [p[:n] for p, n in zip(prompts, lengths)]
+        encoded = [{"prompt": p[:n]} for p, n in zip(prompts, lengths)]
+        if "cif_alpha" in out:
+            frames = self.model.encoder.speech_encoder.subsample.get_out_seq_lens_tensor(
+                net_input["src_lengths"]).tolist()
+            for item, alpha, n in zip(encoded, out["cif_alpha"][0].float().cpu(), frames):
+                item["alpha"] = alpha[:n]
+        return encoded
 
-    @torch.no_grad()
-    def transcribe(self, audio: Union[str, Sequence[str]], template: Optional[str] = None
-                   ) -> List[Dict[str, Union[str, float]]]:
-        """What the model heard, and how sure it is: per utterance the LLM's output (`text`) under a
-        transcription template (default: the one the model trained with), `confidence` and its two
-        factors (confidence.py)."""
-        audio = [audio] if isinstance(audio, str) else list(audio)
-        if not audio:
-            return []
+    def speech_prompts(self, audio: Sequence[str]) -> List[torch.Tensor]:
+        """The prompt vectors each utterance puts before the LLM (E_s: U' x D_llm;
+        for the Encoder-LLM its stacked frames), on the CPU."""
+        return [item["prompt"] for item in self._encode(audio)]
+
+    def unit_table(self) -> torch.Tensor:
+        """The LLM's input embeddings at unit length (V x D, CPU)."""
         if self._unit_table is None:
             table = self.model.decoder.llm.get_input_embeddings().weight.detach().float().cpu()
             self._unit_table = torch.nn.functional.normalize(table, dim=-1)
+        return self._unit_table
+
+    @torch.no_grad()
+    def transcribe(self, audio: Union[str, Sequence[str]], template: Optional[str] = None,
+                   fields: Fields = None, timestamps: bool = False) -> List[Dict]:
+        """What the model heard, and how sure it is: per utterance the LLM's output (`text`) under a
+        transcription template (default: the one the model trained with; any other template gives
+        that task's answer instead), `confidence` and its two factors (confidence.py).
+
+        With `timestamps`, also what the LLM read and when (timestamps.py): `tokens`, one per
+        vector of E_s (its nearest LLM token, `id`, `cosine` to it, `start`, `end` and `fire` in
+        seconds), `words` (text, start, end), the audio's `duration` and, per encoder frame,
+        CIF's weights `alpha` and `frame_seconds`."""
+        audio = [audio] if isinstance(audio, str) else list(audio)
+        if not audio:
+            return []
         template = PromptTemplate(template) if template else self.task.train_template
         hypotheses = self._hypotheses(self.generator, self.model,
-                                      self.speech_batch(audio, template, _rows(template, None, len(audio))))
+                                      self.speech_batch(audio, template, _rows(template, fields, len(audio))))
         out = []
-        for hypothesis, prompt in zip(hypotheses, self.speech_prompts(audio)):
-            scores = hypothesis["positional_scores"].cpu()
+        for path, hypothesis, encoded in zip(audio, hypotheses, self._encode(audio)):
+            scores, prompt = hypothesis["positional_scores"].cpu(), encoded["prompt"]
             out.append({"text": self._text(hypothesis),
-                        "confidence": confidence(scores, prompt, self._unit_table),
+                        "confidence": confidence(scores, prompt, self.unit_table()),
                         "transcript_certainty": transcript_certainty(scores),
-                        "prompt_closeness": prompt_closeness(prompt, self._unit_table)})
+                        "prompt_closeness": prompt_closeness(prompt, self.unit_table())})
+            if timestamps:
+                out[-1].update(self._timeline(path, encoded))
         return out
+
+    def _timeline(self, path: str, encoded: Dict[str, torch.Tensor]) -> Dict:
+        from wav2prompt_plugin.data.audio_features import header_num_frames
+        from wav2prompt_plugin.timestamps import WordBoundaries, covered_seconds, frame_seconds, to_seconds, \
+            token_spans
+
+        if "alpha" not in encoded:
+            raise ValueError("timestamps need a model with CIF (wav2prompt), not an Encoder-LLM checkpoint")
+        if self._words is None:
+            self._words = WordBoundaries(self.task.tokenizer)
+        subsampling = 2 ** self.model.encoder.speech_encoder.subsample.n_layers
+        cosine = torch.nn.functional.normalize(encoded["prompt"], dim=-1) @ self.unit_table().T
+        best, ids = cosine.max(dim=-1) if cosine.numel() else (torch.zeros(0), torch.zeros(0, dtype=torch.long))
+        ids = ids.tolist()
+        duration = covered_seconds(header_num_frames(path, resample=True))
+        spans = to_seconds(token_spans(encoded["alpha"], len(ids), self.model.encoder.cfg.cif_threshold),
+                           subsampling, duration)
+        pieces = self.task.tokenizer.convert_ids_to_tokens(ids)
+        tokens = [dict(token=piece, id=i, cosine=round(float(c), 4), **span)
+                  for piece, i, c, span in zip(pieces, ids, best, spans)]
+        return {"duration": duration, "tokens": tokens, "words": self._words.words(ids, spans),
+                "frame_seconds": frame_seconds(subsampling)[0],
+                "alpha": [round(float(a), 4) for a in encoded["alpha"]]}
 
     def prompt_lengths(self, audio: Sequence[str]) -> List[int]:
         """Number of vectors CIF fires for each utterance (the length of E_s)."""

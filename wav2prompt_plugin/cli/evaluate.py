@@ -34,7 +34,11 @@ For `wav2prompt`, each utterance also gets a confidence (confidence.py): a
 "the transcript has an error" (`confidence_auroc`) and the WER of the 80% most
 confident utterances (`wer_confident80`) on --manifest. `--min-confidence X`
 puts a refusal marker in place of the answer of every utterance below X, which
-the figures then count (`<task>_refused`, the share refused).
+the figures then count (`<task>_refused`, the share refused). `--timestamps` writes
+`<name>.timestamps.jsonl`: per --manifest utterance the tokens the LLM read (each E_s vector's
+nearest token) and the words they make, with their times in seconds from CIF (timestamps.py);
+where the manifest has true word times (a `word_times` column), their errors go to results.json
+(`word_start_err_ms_median`, `_p90`, the same for the end; evaluation/word_times.py).
 """
 import argparse
 import csv
@@ -55,6 +59,7 @@ from wav2prompt_plugin.evaluation.metrics import METRICS
 from wav2prompt_plugin.evaluation.prompt_distance import PromptDistance
 from wav2prompt_plugin.evaluation.report import load_results, save_results
 from wav2prompt_plugin.evaluation.training_cost import training_cost
+from wav2prompt_plugin.evaluation.word_times import COLUMN as WORD_TIMES, WordTimeErrors, parse_word_times
 
 logger = logging.getLogger("wav2prompt_plugin.eval")
 SPEECH_SYSTEMS = {"wav2prompt", "encoder_llm"}
@@ -185,7 +190,8 @@ def transcribed(generator, rows, args, cache) -> List[dict]:
     template of the task that transcribes (its target the transcript column), else the model's own."""
     todo = sorted({r["audio"]: r for r in rows if r["audio"] not in cache}.values(), key=lambda r: int(r["n_frames"]))
     for batch in batches(todo, args.batch_size):
-        heard = generator.transcribe([r["audio"] for r in batch], args.transcription_template)
+        heard = generator.transcribe([r["audio"] for r in batch], args.transcription_template,
+                                     timestamps=args.timestamps)
         cache.update(zip((r["audio"] for r in batch), heard))
     return [cache[r["audio"]] for r in rows]
 
@@ -209,6 +215,26 @@ def confidence_figures(rows, heard, args) -> Dict[str, float]:
     if area == area:  # NaN where every transcript is right, or every one wrong
         figures["confidence_auroc"] = area
     return figures
+
+
+def word_time_figures(rows, heard, args) -> Dict[str, float]:
+    """--timestamps on a manifest with true word times: how far CIF's are (evaluation/word_times.py)."""
+    errors = WordTimeErrors()
+    for row, h in zip(rows, heard):
+        errors.add(h["words"], parse_word_times(row[WORD_TIMES], row[args.transcript_column],
+                                                f"{args.manifest}, id {row['id']}"))
+    return errors.figures()
+
+
+def write_timestamps(out_dir, name, rows, heard):
+    """--timestamps: per utterance what the LLM read and when, one JSON object per line."""
+    path = os.path.join(out_dir, f"{name}.timestamps.jsonl")
+    keys = ("text", "confidence", "duration", "tokens", "words")
+    with open(path, "w", encoding="utf-8") as f:
+        for row, h in zip(rows, heard):
+            f.write(json.dumps({"id": row["id"], "audio": row["audio"], **{k: h[k] for k in keys}},
+                               ensure_ascii=False) + "\n")
+    logger.info(f"{name}: CIF timestamps of {len(rows)} utterances in {path}")
 
 
 def build_generator(system, args):
@@ -316,6 +342,11 @@ def evaluate(args):
             figures.update(prompt_figures(system, generator, sorted(rows, key=lambda r: int(r["n_frames"])), args))
             if system == "wav2prompt" and rows and args.transcript_column in rows[0]:
                 figures.update(confidence_figures(rows, transcribed(generator, rows, args, heard_by_audio), args))
+            if system == "wav2prompt" and args.timestamps:
+                heard = transcribed(generator, rows, args, heard_by_audio)
+                write_timestamps(args.out, name, rows, heard)
+                if rows and WORD_TIMES in rows[0]:
+                    figures.update(word_time_figures(rows, heard, args))
             logger.info(f"{name}: prompt lengths and E_s figures of {len(rows)} rows in "
                         f"{time.perf_counter() - start:.1f} s (the tasks: {start - system_start:.1f} s)")
         if system in SPEECH_SYSTEMS:
@@ -368,6 +399,9 @@ def main(argv=None):
     parser.add_argument("--min-confidence", type=float, default=None, metavar="X",
                         help=f"wav2prompt: write {REFUSAL!r} instead of the answer of each utterance whose "
                              "confidence is below X (0-1), and score it as such")
+    parser.add_argument("--timestamps", action="store_true",
+                        help="wav2prompt: write <name>.timestamps.jsonl, each --manifest utterance's tokens and "
+                             "words as the LLM read them, with CIF's times in seconds (timestamps.py)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--examples", type=int, default=3, help="example outputs kept per task")
     parser.add_argument("--device", default="cpu")
@@ -377,7 +411,11 @@ def main(argv=None):
             parser.error(f"--min-confidence applies to the wav2prompt system only (--systems {args.systems})")
         if not 0 <= args.min_confidence <= 1:
             parser.error(f"--min-confidence {args.min_confidence}: a confidence lies in [0, 1]")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(name)s | %(message)s")
+    if args.timestamps and ("wav2prompt" not in args.systems.split(",") or not args.manifest):
+        parser.error(f"--timestamps: times come from the wav2prompt system's CIF on --manifest "
+                     f"(--systems {args.systems}, --manifest {args.manifest or 'not given'})")
+    # force: importing fairseq already configured the root logger (at DEBUG, in wav2vec2_classification)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(name)s | %(message)s", force=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     evaluate(args)
     with open(os.path.join(args.out, "results.md")) as f:

@@ -25,12 +25,18 @@ METRIC_NAMES = {
     "confidence_mean": "confidence, mean",
     "confidence_auroc": "confidence AUROC for a wrong transcript",
     "wer_confident80": "ASR WER (%) of the 80% most confident ↓",
+    "word_start_err_ms_median": "word start error (ms), median ↓",
+    "word_start_err_ms_p90": "word start error (ms), 90th percentile ↓",
+    "word_end_err_ms_median": "word end error (ms), median ↓",
+    "word_end_err_ms_p90": "word end error (ms), 90th percentile ↓",
+    "word_times_paired": "words with a time (%)",
 }
 METRIC_SUFFIXES = {"_wer": "WER (%) ↓", "_bleu": "BLEU", "_acc": "accuracy (%)", "_refused": "refused (%)"}
 # format of a figure that is not a percentage (default: one decimal)
 FORMATS = {"prompt_nmse": ".3f", "prompt_cosine": ".3f", "llm_free_fraction": ".2f",
            "train_flops_llm": ".3g", "train_flops_other": ".3g", "train_seconds": ".0f",
-           "confidence_mean": ".3f", "confidence_auroc": ".3f"}
+           "confidence_mean": ".3f", "confidence_auroc": ".3f", "word_start_err_ms_median": ".0f",
+           "word_start_err_ms_p90": ".0f", "word_end_err_ms_median": ".0f", "word_end_err_ms_p90": ".0f"}
 
 
 def metric_label(metric: str, labels: Dict[str, str]) -> str:

@@ -93,10 +93,10 @@ class Wav2PromptEncoder(PromptEncoder):
             self.cfg.cif_threshold, self.cfg.cif_tail_threshold,
         )
         speech_prompt = self.projector(cif.fired) * cif.fired_mask.unsqueeze(-1).to(cif.fired)
-        extra = {"cif_weight_sum": cif.weight_sum}  # B, unscaled sum of alpha (for L_QUA)
+        # B: unscaled sum of alpha (for L_QUA); B x T': unscaled alpha (CTC spikes, timestamps)
+        extra = {"cif_weight_sum": cif.weight_sum, "cif_alpha": alpha}
         if self.ctc_proj is not None and transcript_lengths is not None:  # training: auxiliary CTC
             extra["ctc_logits"] = self.ctc_proj(hidden)  # B x T' x V+1
-            extra["cif_alpha"] = alpha  # B x T', unscaled
             extra["frame_lengths"] = (
                 (~padding).long().sum(-1) if padding is not None
                 else hidden.new_full((hidden.size(0),), hidden.size(1), dtype=torch.long)

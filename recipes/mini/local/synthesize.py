@@ -275,16 +275,16 @@ def to_16k(samples):
     return resample_16k(samples, ESPEAK_RATE)
 
 
-def trim_silence(samples):
-    """Cut leading/trailing frames more than TRIM_DB below the loudest frame."""
+def trim_silence(samples, margin=TRIM_MARGIN):
+    """Cut leading/trailing frames more than TRIM_DB below the loudest frame, but `margin` samples."""
     n_win = len(samples) // TRIM_WINDOW
     if n_win == 0:
         raise RuntimeError("espeak-ng produced no audio")
     frames = samples[: n_win * TRIM_WINDOW].astype(np.float64).reshape(n_win, TRIM_WINDOW)
     energy_db = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-10)
     loud = np.flatnonzero(energy_db > energy_db.max() - TRIM_DB)
-    start = max(0, loud[0] * TRIM_WINDOW - TRIM_MARGIN)
-    end = min(len(samples), (loud[-1] + 1) * TRIM_WINDOW + TRIM_MARGIN)
+    start = max(0, loud[0] * TRIM_WINDOW - margin)
+    end = min(len(samples), (loud[-1] + 1) * TRIM_WINDOW + margin)
     return samples[start:end]
 
 
@@ -363,15 +363,15 @@ def clean(value):
     return re.sub(r"[\t\r\n]+", " ", str(value))
 
 
-def write_manifest(path, rows):
+def write_manifest(path, rows, columns=MANIFEST_COLUMNS):
     with open(path, "w", newline="", encoding="utf-8") as f:
         # quotechar=None: with QUOTE_NONE a '"' in a field would otherwise
         # need an escape character; fairseq reads these files unquoted.
         writer = csv.writer(f, delimiter="\t", quoting=csv.QUOTE_NONE, quotechar=None,
                             escapechar=None, lineterminator="\n")
-        writer.writerow(MANIFEST_COLUMNS)
+        writer.writerow(columns)
         for row in rows:
-            writer.writerow([clean(row[c]) for c in MANIFEST_COLUMNS])
+            writer.writerow([clean(row[c]) for c in columns])
 
 
 def manifest_row(task, audio, n_frames):

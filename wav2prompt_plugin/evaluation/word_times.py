@@ -1,0 +1,66 @@
+"""How far CIF's word times are from known word boundaries.
+
+A test manifest may carry each utterance's true word times in a `word_times` column ("start-end"
+in seconds per word of its transcript, space separated). The model's words (timestamps.py) are
+paired with the transcript's by their text, in order (difflib's longest matching blocks: a
+misheard word is left out, not paired with its neighbour), and each pair gives an error of its
+start and of its end. Over a test set: the median and 90th percentile of their absolute values,
+in milliseconds, and the share of reference words that were paired.
+"""
+import difflib
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+COLUMN = "word_times"
+
+
+def parse_word_times(text: str, transcript: str, where: str = "") -> List[Tuple[str, float, float]]:
+    words = transcript.split()
+    spans = text.split()
+    if len(spans) != len(words):
+        raise ValueError(f"{where}: {len(spans)} word times for the {len(words)} words of {transcript!r}")
+    out = []
+    for word, span in zip(words, spans):
+        start, sep, end = span.partition("-")
+        try:
+            out.append((word, float(start), float(end)))
+        except ValueError:
+            raise ValueError(f"{where}: word time {span!r} is not start-end in seconds") from None
+    return out
+
+
+def paired_errors(hyp_words: Sequence[Dict], ref_words: Sequence[Tuple[str, float, float]]):
+    """(start errors, end errors) in seconds, one per reference word the hypothesis has in place."""
+    hyp_text = [w["word"].lower() for w in hyp_words]
+    ref_text = [w.lower() for w, _, _ in ref_words]
+    starts, ends = [], []
+    for block in difflib.SequenceMatcher(None, hyp_text, ref_text, autojunk=False).get_matching_blocks():
+        for i in range(block.size):
+            hyp, (_, ref_start, ref_end) = hyp_words[block.a + i], ref_words[block.b + i]
+            starts.append(hyp["start"] - ref_start)
+            ends.append(hyp["end"] - ref_end)
+    return starts, ends
+
+
+class WordTimeErrors:
+    def __init__(self):
+        self.starts: List[float] = []
+        self.ends: List[float] = []
+        self.reference_words = 0
+
+    def add(self, hyp_words: Sequence[Dict], ref_words: Sequence[Tuple[str, float, float]]):
+        starts, ends = paired_errors(hyp_words, ref_words)
+        self.starts += starts
+        self.ends += ends
+        self.reference_words += len(ref_words)
+
+    def figures(self) -> Dict[str, float]:
+        """word_start_err_ms_median / _p90, the same for the end, and word_times_paired (%)."""
+        out = {"word_times_paired": 100.0 * len(self.starts) / max(self.reference_words, 1)}
+        for name, errors in (("start", self.starts), ("end", self.ends)):
+            if errors:
+                ms = 1000 * np.abs(np.asarray(errors))
+                out[f"word_{name}_err_ms_median"] = float(np.median(ms))
+                out[f"word_{name}_err_ms_p90"] = float(np.percentile(ms, 90))
+        return out
