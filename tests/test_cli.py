@@ -236,6 +236,85 @@ def test_transcribe_and_min_confidence(trained, speech_data, tiny_llm, tmp_path)
     assert proc.returncode != 0 and "--min-confidence applies to the wav2prompt system only" in proc.stderr
 
 
+def test_timestamps_change_no_output_and_are_scored_against_word_times(trained, speech_data, tiny_llm, tmp_path):
+    """--timestamps adds a JSON lines file (and, where the manifest has true word times, their errors)
+    and changes no hypothesis or figure; transcribe(timestamps=True) is CIF's weights read back."""
+    import csv
+
+    from wav2prompt_plugin.inference import Wav2PromptInference
+    from wav2prompt_plugin.timestamps import vector_weights
+
+    manifest = tmp_path / "dev_times.tsv"
+    with open(os.path.join(speech_data, "dev.tsv")) as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    for row in rows:  # made-up word times, evenly over the audio
+        seconds = (int(row["n_frames"]) - 1) / 100 + 0.025
+        step = seconds / len(row["tgt_text"].split())
+        row["audio"] = os.path.join(speech_data, row["audio"])
+        row["word_times"] = " ".join(f"{i * step:.3f}-{(i + 1) * step:.3f}" for i in range(len(row["tgt_text"].split())))
+    with open(manifest, "w") as f:
+        f.write("\t".join(rows[0]) + "\n" + "".join("\t".join(r.values()) + "\n" for r in rows))
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps({"asr": {"template": TEMPLATE, "target": "tgt_text", "metric": "wer"}}))
+    common = ["wav2prompt-eval", "--checkpoint", trained["checkpoint"], "--llm-path", tiny_llm,
+              "--manifest", str(manifest), "--tasks-file", str(tasks), "--max-len-b", "15"]
+    run_cli(common + ["--out", str(tmp_path / "plain")])
+    run_cli(common + ["--out", str(tmp_path / "timed"), "--timestamps"])
+    plain, timed = (json.loads((tmp_path / d / "results.json").read_text())["systems"]["wav2prompt"]
+                    for d in ("plain", "timed"))
+    added = {k: timed.pop(k) for k in list(timed) if k.startswith("word_")}
+    plain.pop("train_seconds"), timed.pop("train_seconds")
+    assert timed == plain
+    assert set(added) == {"word_times_paired", "word_start_err_ms_median", "word_start_err_ms_p90",
+                          "word_end_err_ms_median", "word_end_err_ms_p90"} or added == {"word_times_paired": 0.0}
+    for d in ("plain", "timed"):
+        assert (tmp_path / d / "hyps" / "wav2prompt.asr.tsv").read_text() == \
+            (tmp_path / "plain" / "hyps" / "wav2prompt.asr.tsv").read_text()
+    lines = [json.loads(l) for l in (tmp_path / "timed" / "wav2prompt.timestamps.jsonl").read_text().splitlines()]
+    assert [l["id"] for l in lines] == [r["id"] for r in rows]
+    w2p = Wav2PromptInference(trained["checkpoint"], llm_path=tiny_llm, max_len_b=15)
+    audio = [r["audio"] for r in rows]
+    heard = w2p.transcribe(audio, timestamps=True)
+    prompts = w2p.speech_prompts(audio)
+    table = torch.nn.functional.normalize(w2p.model.decoder.llm.get_input_embeddings().weight.float(), dim=-1)
+    for line, h, prompt in zip(lines, heard, prompts):
+        assert line["text"] == h["text"] and line["tokens"] == h["tokens"] and line["words"] == h["words"]
+        assert len(h["tokens"]) == prompt.size(0)
+        # each token is its vector's nearest LLM embedding; times lie in the audio, in firing order
+        assert [t["id"] for t in h["tokens"]] == (torch.nn.functional.normalize(prompt, dim=-1) @ table.T
+                                                  ).argmax(-1).tolist()
+        fires = [t["fire"] for t in h["tokens"]]
+        assert fires == sorted(fires) and all(0 <= t["start"] <= t["end"] <= h["duration"] for t in h["tokens"])
+        # alpha is the encoder's weights over its frames: they hold the fired count's worth
+        assert vector_weights(h["alpha"], len(h["tokens"])).sum(1).tolist() == pytest.approx(
+            [1.0] * (len(h["tokens"]) - 1) + ([min(1.0, sum(h["alpha"]) - len(h["tokens"]) + 1)] if h["tokens"] else []),
+            abs=1e-3)
+    proc = run_cli(common + ["--out", str(tmp_path / "bad"), "--systems", "text_topline", "--timestamps"],
+                   check=False)
+    assert proc.returncode != 0 and "--timestamps: times come from the wav2prompt system" in proc.stderr
+
+
+def test_explain_writes_a_picture_and_its_numbers(trained, speech_data, tiny_llm, tmp_path):
+    audio = sorted(str(p) for p in pathlib.Path(speech_data, "wav").glob("dev_*.wav"))[:2]
+    proc = run_cli(["wav2prompt-explain", "--checkpoint", trained["checkpoint"], "--llm-path", tiny_llm,
+                    "--template", "say {speech} in french", "--out", str(tmp_path / "explain"), "--max-len-b", "15",
+                    *audio])
+    from wav2prompt_plugin.inference import Wav2PromptInference
+
+    w2p = Wav2PromptInference(trained["checkpoint"], llm_path=tiny_llm, max_len_b=15)
+    answers = w2p.generate(audio, "say {speech} in french")
+    for path, answer in zip(audio, answers):
+        name = pathlib.Path(path).stem
+        data = json.loads((tmp_path / "explain" / f"{name}.json").read_text())
+        assert data["answer"] == answer and data["text"] == w2p.transcribe(path)[0]["text"]
+        assert (tmp_path / "explain" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"{name}.png: heard" in proc.stdout
+    proc = run_cli(["wav2prompt-explain", "--checkpoint", trained["checkpoint"], "--template", "no field",
+                    "--out", str(tmp_path / "bad"), audio[0]], check=False)
+    assert proc.returncode != 0 and "must contain exactly one {speech}" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_console_commands_run_from_outside_the_checkout(trained, speech_data, tiny_llm, tmp_path):
     """wav2prompt-train and wav2prompt-generate take fairseq's options unchanged
     and find the installed plugin themselves (no --user-dir), from any directory."""

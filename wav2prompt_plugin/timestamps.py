@@ -49,33 +49,44 @@ def level_positions(alpha: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
     return frame.double() + inside
 
 
+def vector_weights(alpha: torch.Tensor, num_fired: int, threshold: float = 1.0) -> torch.Tensor:
+    """K x T: the weight frame t gives fired vector k, as inference integrates (unscaled alpha; the
+    last vector ends at k·β or, for a tail vector, where the weight ends). Fired vector k is
+    sum_t W[k, t] h_t (modules/cif.py)."""
+    alpha = torch.as_tensor(alpha, dtype=torch.float64).flatten()
+    cum = torch.cumsum(alpha, 0)
+    high = torch.arange(1, num_fired + 1, dtype=torch.float64) * threshold
+    if num_fired:
+        high[-1] = min(float(high[-1]), float(cum[-1]))
+    low = torch.cat([high.new_zeros(1), high[:-1]])
+    # the overlap of frame t's interval [c_t - a_t, c_t] with vector k's [low_k, high_k]
+    overlap = torch.minimum(cum.unsqueeze(0), high.unsqueeze(1)) - torch.maximum((cum - alpha).unsqueeze(0),
+                                                                                 low.unsqueeze(1))
+    return overlap.clamp(min=0)
+
+
 def token_spans(alpha: Sequence[float], num_fired: int, threshold: float = 1.0,
                 active_weight: float = ACTIVE_WEIGHT) -> List[Dict[str, float]]:
     """Per fired vector, `start`, `end` and `fire` in encoder-frame units (frame t spans [t, t+1)).
 
     alpha: the utterance's unscaled CIF weights over its (unpadded) encoder frames, as inference
-    integrated them."""
+    integrated them. The span runs from the first to the last frame that gives the vector at least
+    `active_weight`·β, cut at the levels where the vector's integration began and fired."""
     alpha = torch.as_tensor(alpha, dtype=torch.float64).flatten()
     if num_fired <= 0 or alpha.numel() == 0:
         return []
-    cum = torch.cumsum(alpha, 0)
-    total = float(cum[-1])
-    bounds = torch.arange(1, num_fired + 1, dtype=torch.float64) * threshold
-    bounds[-1] = min(float(bounds[-1]), total)  # the tail vector ends where the weight does
-    fire = level_positions(alpha, bounds)
+    weights = vector_weights(alpha, num_fired, threshold)
+    high = weights.sum(1).cumsum(0)  # the level at which each vector fired
+    fire = level_positions(alpha, high).tolist()
+    began = [0.0] + fire[:-1]
     spans = []
-    low = 0.0
     for k in range(num_fired):
-        high = float(bounds[k])
-        # each frame's share of this vector's weight interval [low, high]
-        share = (torch.minimum(cum, torch.tensor(high)) - torch.maximum(cum - alpha, torch.tensor(low))).clamp(min=0)
-        active = torch.nonzero(share >= active_weight * threshold).flatten()
+        active = torch.nonzero(weights[k] >= active_weight * threshold).flatten()
         if active.numel():
-            start, end = float(active[0]), float(active[-1]) + 1.0
+            start, end = max(float(active[0]), began[k]), min(float(active[-1]) + 1.0, fire[k])
         else:  # a vector spread thinly over many frames: its whole interval
-            start, end = float(level_positions(alpha, torch.tensor([low]))[0]), float(fire[k])
-        spans.append({"start": start, "end": end, "fire": float(fire[k])})
-        low = high
+            start, end = began[k], fire[k]
+        spans.append({"start": start, "end": end, "fire": fire[k]})
     return spans
 
 
