@@ -149,6 +149,8 @@ speech() {  # the corpus, then the test sentences in other conditions (noise, a 
     --out "$corpus/speech" --size "$size" --seed "$seed" --jobs "$jobs" "${variety[@]}"
   [ -f "$data/conditions/festival_ked/test.tsv" ] || python local/make_conditions.py --speech "$corpus/speech" \
     --out "$data/conditions" --seed "$seed"
+  [ -f "$data/word_times/test.tsv" ] || python local/make_word_times.py --speech "$corpus/speech" \
+    --out "$data/word_times" --seed "$seed" --jobs "$jobs"
 }
 
 tokenizer_ready() {  # what stages 3-4 need of stage 2: the tokenizer and the LLM's config.json
@@ -314,6 +316,13 @@ eval_conditions() {  # Wav2Prompt on each test condition of local/make_condition
   done
 }
 
+eval_word_times() {  # Wav2Prompt's CIF word times against the known ones of local/make_word_times.py
+  local out=$exp/eval_word_times
+  [ -f "$out/results.json" ] || wav2prompt-eval --checkpoint "$exp/wav2prompt/checkpoint_last.pt" \
+    --llm-path "$exp/llm" --manifest "$data/word_times/test.tsv" --tasks-file "$tasks" --tasks asr \
+    --systems wav2prompt --timestamps --out "$out"
+}
+
 evaluate() {  # every system trained so far (so that --stop-stage 5, then --stage 9 scores Wav2Prompt)
   local n
   eval_system text_topline text_topline
@@ -321,9 +330,10 @@ evaluate() {  # every system trained so far (so that --stop-stage 5, then --stag
   for n in encoder_llm wav2prompt wav2prompt_no_mse wav2prompt_all_ce \
            $(for k in $ft_sizes; do echo encoder_llm_ft$k wav2prompt_ft$k; done); do
     eval_trained "$n" "$(case $n in encoder_llm*) echo encoder_llm ;; *) echo wav2prompt ;; esac)" \
-      "$exp/$n/checkpoint_last.pt" --checkpoint "$exp/$n/checkpoint_last.pt"
+      "$exp/$n/checkpoint_last.pt" --checkpoint "$exp/$n/checkpoint_last.pt" \
+      $([ "$n" = wav2prompt ] && echo --timestamps)  # what the LLM read, and when: the report's pictures
   done
-  if [ -f "$exp/wav2prompt/checkpoint_last.pt" ]; then eval_conditions; fi
+  if [ -f "$exp/wav2prompt/checkpoint_last.pt" ]; then eval_conditions; eval_word_times; fi
 }
 
 report() {

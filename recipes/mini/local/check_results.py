@@ -64,6 +64,16 @@ def check(exp: str):
         in_range(mix["auroc"], "confidence auroc", 1.0)
     else:
         assert "auroc" not in mix, mix
+    word_times = results["word_times"]  # CIF's word times against known ones (local/make_word_times.py)
+    in_range(word_times["paired"], "word_times paired")
+    for key in ("word_start_err_ms", "word_end_err_ms"):
+        if word_times["paired"] > 0:  # else no word was heard in place to time
+            in_range(results[key]["median"], (key, "median"), math.inf)
+            assert results[key]["median"] <= results[key]["p90"], (key, results[key])
+        else:
+            assert key not in results, results[key]
+    assert len(results["explained"]) >= 1 and all(
+        os.path.isfile(os.path.join(exp, "explain", f"{i}.png")) for i in results["explained"].values()), results["explained"]
     assert set(STAGES) <= set(results["stage_seconds"]), results["stage_seconds"]
     assert results["parameters"] and os.path.isfile(os.path.join(exp, results["training_curves"]))
     in_range(results["sqa_kind_only_acc"], "sqa_kind_only_acc")
@@ -71,7 +81,7 @@ def check(exp: str):
         text = f.read()
     assert "| (d) without L_MSE" in text, "claim (d) missing"
     assert "(`sqa_kind_only_acc`" in text, "QA with context's kind-only chance missing"
-    for heading in ("| metric |", "## Other voices and noise", "## Instruction following", "## Stage times", "## Parameters",
+    for heading in ("| metric |", "## Other voices and noise", "## Word times from CIF", "## What the LLM read", "## Instruction following", "## Stage times", "## Parameters",
                     "## Training curves", "## Example outputs"):
         assert heading in text, heading
 

@@ -115,6 +115,69 @@ def conditions_table(exp: str, results: dict) -> list:
     return lines + [""]
 
 
+def word_times_section(exp: str, results: dict) -> list:
+    """Markdown lines: CIF's word times against the known ones (local/make_word_times.py); into
+    `results` as word_start_err_ms / word_end_err_ms ({median, p90}) and word_times."""
+    path = os.path.join(exp, "eval_word_times")
+    if not os.path.isfile(os.path.join(path, "results.json")):
+        return []
+    figures = load_results(path)["systems"]["wav2prompt"]
+    results["word_times"] = {"paired": figures["word_times_paired"], "asr_wer": figures["asr_wer"]}
+    cells = []
+    for side in ("start", "end"):
+        key = f"word_{side}_err_ms"
+        if f"{key}_median" in figures:
+            results[key] = {"median": figures[f"{key}_median"], "p90": figures[f"{key}_p90"]}
+            cells.append(f"{side} {figures[f'{key}_median']:.0f} ms (90th percentile {figures[f'{key}_p90']:.0f} ms)")
+    return ["## Word times from CIF", "",
+            "The test sentences with each word spoken alone by the utterance's held-out voice and joined with 0-200 ms "
+            "pauses, so that every word's start and end are known (`local/make_word_times.py`); `wav2prompt-eval "
+            f"--timestamps` on them. ASR WER {figures['asr_wer']:.1f}; {figures['word_times_paired']:.1f}% of the words "
+            "recognised in place and timed; absolute error, median: " + (", ".join(cells) or "none") + ".", ""]
+
+
+def explained_examples(exp: str, results: dict) -> list:
+    """Markdown lines: wav2prompt-explain's pictures of three test utterances, one heard right, one misheard,
+    one with a fired count other than its transcript's token count (where the test split has them)."""
+    from transformers import AutoTokenizer
+
+    from wav2prompt_plugin.cli.explain import explain
+    from wav2prompt_plugin.data.templates import PromptTemplate, encode_speech_texts
+
+    timeline = os.path.join(exp, "eval", "wav2prompt.timestamps.jsonl")
+    hyps = os.path.join(exp, "eval", "hyps", "wav2prompt.asr.tsv")
+    if not (os.path.isfile(timeline) and os.path.isfile(hyps)):
+        return []
+    templates = results["settings"]["wav2prompt"]["templates"]
+    with open(timeline) as f:
+        fired = {line["id"]: (line["audio"], len(line["tokens"])) for line in map(json.loads, f)}
+    with open(hyps, newline="") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if r["id"] in fired]
+    tokenizer = AutoTokenizer.from_pretrained(os.path.join(exp, "llm"))
+    units = encode_speech_texts(tokenizer, PromptTemplate(templates["asr"]), [r["ref"] for r in rows])
+    kinds = {"heard right": lambda r, u: r["hyp"] == r["ref"] and fired[r["id"]][1] == len(u),
+             "misheard": lambda r, u: r["hyp"] != r["ref"] and fired[r["id"]][1] == len(u),
+             "a fired count other than the transcript's tokens": lambda r, u: fired[r["id"]][1] != len(u)}
+    chosen = [(kind, next((r for r, u in zip(rows, units) if test(r, u)), None)) for kind, test in kinds.items()]
+    chosen = [(kind, row) for kind, row in chosen if row]
+    if not chosen:
+        return []
+    out = os.path.join(exp, "explain")
+    explain(argparse.Namespace(audio=[fired[r["id"]][0] for _, r in chosen], out=out, template=templates["st_fr"],
+                               checkpoint=os.path.join(exp, "wav2prompt", "checkpoint_last.pt"),
+                               llm_path=os.path.join(exp, "llm"), beam=1, max_len_b=60, device="cpu"))
+    results["explained"] = {kind: row["id"] for kind, row in chosen}
+    lines = ["## What the LLM read, and when", "",
+             "`wav2prompt-explain` on three test utterances (En→Fr template): the spectrogram, CIF's weights with the "
+             "points where it fired, each prompt vector's nearest LLM token (colour: cosine to it), the words, and "
+             "the answer.", ""]
+    for kind, row in chosen:
+        name = os.path.splitext(os.path.basename(fired[row["id"]][0]))[0]
+        lines += [f"**{kind}** ({row['id']}: {row['ref']!r} heard as {row['hyp']!r})", "",
+                  f"![{kind}](explain/{name}.png)", ""]
+    return lines
+
+
 def kind_only_chance(manifest: str) -> float:
     """QA with context: the expected accuracy (%) of answering from a random clause of the asked kind,
     on the manifest's rows with a passage (reading_probe.py) — how much of that figure is not reading."""
@@ -166,6 +229,8 @@ def main():
                   "(`sqa_kind_only_acc`; `local/reading_probe.py`).", ""]
     notes += (["## The paper's claims, in the miniature", ""] + claims + [""] if claims else []) + sweep
     notes += conditions_table(args.exp, results)
+    notes += word_times_section(args.exp, results)
+    notes += explained_examples(args.exp, results)
     if notes:
         results["notes"] = "\n".join(notes)
     with open(os.path.join(args.exp, "stage_seconds.json")) as f:
