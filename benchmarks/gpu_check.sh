@@ -12,7 +12,8 @@
 #   bash benchmarks/gpu_check.sh --prepare-wheels DIR     # where PyPI is reachable (see below)
 #
 # --quick: the same steps on CPU (--cpu) with a tiny LLM (width 64, 2 layers, vocab still
-# 32000) and a few 1-2 s utterances, so the script is known to work before a GPU is lent
+# 32000), the Conformer at 2 layers of width 128 and a few 1-2 s utterances, so the script
+# is known to work before a GPU is lent
 # (tests/test_benchmarks.py::test_gpu_check_quick runs it).
 #
 # Python: the first of --python, ./.venv/bin/python, python3 that has torch (with CUDA,
@@ -82,6 +83,11 @@ llm_ffn=11008
 llm_vocab=32000
 llm_max_positions=4096
 tokenizer_pieces=3000               # the tokenizer is smaller than the LLM's vocab (the plugin accepts that)
+encoder_layers=12                   # the speech encoder: wav2prompt_base's Conformer
+encoder_dim=512
+encoder_ffn=2048
+encoder_heads=8
+conv_channels=1024
 wheel_python_version=3.12
 wheel_packages="hydra-core==1.3.2 omegaconf==2.3.0 bitarray==3.12.3 editdistance==0.8.1 kaldi-native-fbank==1.23.0 soundfile==0.14.0"
 
@@ -90,6 +96,8 @@ if [ "$quick" = true ]; then  # CPU-sized defaults; options below still override
   updates=4 log_interval=2 train_utterances=40 gen_utterances=3 gen_batch_size=3
   min_seconds=1 max_seconds=2 max_tokens=1000 max_len_b=8 num_workers=0 time_limit=780
   llm_hidden=64 llm_layers=2 llm_heads=2 llm_ffn=172 tokenizer_pieces=1000
+  # wav2prompt_base's Conformer (rel_pos, kernel 31, 4x subsampling), at 2 layers of width 128
+  encoder_layers=2 encoder_dim=128 encoder_ffn=256 encoder_heads=2 conv_channels=128
 fi
 while [ $# -gt 0 ]; do
   [ "$1" = --quick ] && { shift; continue; }
@@ -365,7 +373,9 @@ train_variant() {  # train_variant NAME [EXTRA ARGS...]: the recipe's wav2prompt
       --user-dir "$ROOT/wav2prompt_plugin" --task wav2prompt --llm-path "$work_dir/llm" \
       --train-template "$(template)" --train-subset train --disable-validation "${cpu_flag[@]}" \
       --distributed-world-size 1 \
-      --arch wav2prompt_base --llm-dtype bf16 --autocast-bf16 --spec-augment "$spec_augment" \
+      --arch wav2prompt_base --encoder-layers "$encoder_layers" --encoder-embed-dim "$encoder_dim" \
+      --encoder-ffn-embed-dim "$encoder_ffn" --encoder-attention-heads "$encoder_heads" \
+      --conv-channels "$conv_channels" --llm-dtype bf16 --autocast-bf16 --spec-augment "$spec_augment" \
       --criterion wav2prompt --mse-weight "$mse_weight" --qua-weight "$qua_weight" --mse-type "$mse_type" \
       --optimizer adam --adam-betas "(0.9,0.98)" --lr "$lr" --lr-scheduler inverse_sqrt \
       --warmup-updates "$warmup_updates" --clip-norm "$clip_norm" --max-tokens "$max_tokens" \
@@ -403,7 +413,8 @@ summarize() {
   for k in "${!step_seconds[@]}"; do seconds_json+="\"$k\": ${step_seconds[$k]}, "; done
   seconds_json="${seconds_json%, }}"
   "$PY" - "$work_dir" "$ROOT/benchmarks" "$seconds_json" "$(( $(date +%s) - script_start ))" \
-    "$updates" "$log_interval" "$tokens_per_s" "$peak_tflops" "$gen_utterances" "$device" "$variants" <<'PY'
+    "$updates" "$log_interval" "$tokens_per_s" "$peak_tflops" "$gen_utterances" "$device" "$variants" \
+    "$encoder_layers $encoder_dim $encoder_ffn $conv_channels" <<'PY'
 import json, os, re, sys
 
 work, bench, step_seconds, total = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
@@ -411,7 +422,10 @@ updates, interval, rate, peak = int(sys.argv[5]), int(sys.argv[6]), float(sys.ar
 gen_requested, device, variants = int(sys.argv[9]), sys.argv[10], sys.argv[11].split()
 sys.path.insert(0, bench)
 sys.path.insert(0, os.path.dirname(bench))
-from flops_model import llm_flops, utterance_flops
+from flops_model import BASE_ENCODER, llm_flops, utterance_flops
+
+layers, width, ffn, channels = map(int, sys.argv[12].split())
+encoder = dict(BASE_ENCODER, layers=layers, d=width, ffn=ffn, conv_channels=channels)
 from wav2prompt_plugin.data.llm_dictionary import load_llm_tokenizer
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_prompt_segments
 
@@ -442,7 +456,7 @@ data = json.load(open(os.path.join(work, "data", "stats.json")))
 
 result = {"device": device, "peak_tflops": peak, "updates_requested": updates, "variants": {},
           "data": data, "template_tokens": [len(pre), len(post)],
-          "llm": dict(llm), "step_seconds": step_seconds}
+          "llm": dict(llm), "encoder": encoder, "step_seconds": step_seconds}
 ok = True
 for name in variants:
     exp = os.path.join(work, f"exp_{name}")
@@ -461,7 +475,7 @@ for name in variants:
         wpb = sum(float(r["wpb"]) for r in timed) / len(timed)
         audio = (wpb - bsz) / rate  # audio seconds per update
         per_utt_s, tokens = audio / bsz, (wpb - bsz) / bsz
-        parts = utterance_flops(round(100 * per_utt_s), round(tokens), llm=llm, prefix=len(pre),
+        parts = utterance_flops(round(100 * per_utt_s), round(tokens), llm=llm, enc=encoder, prefix=len(pre),
                                 postfix=len(post), batch=bsz)
         names = ("subsampler", "conformer", "cif_predictor", "projector", "llm")
         model = bsz * sum(sum(parts[k]) for k in names)
@@ -471,7 +485,7 @@ for name in variants:
         v.update(timed_updates=n, s_per_update=round(s_per_update, 4), utterances_per_update=round(bsz, 2),
                  target_tokens_per_update=round(wpb, 1), audio_s_per_update=round(audio, 1),
                  audio_s_per_s=float(f"{audio / s_per_update:.4g}"),
-                 model_tflop_per_update=round(model / 1e12, 3), llm_share=round(llm_part / model, 4),
+                 model_tflop_per_update=float(f"{model / 1e12:.4g}"), llm_share=round(llm_part / model, 4),
                  achieved_tflops=float(f"{model / s_per_update / 1e12:.4g}"),
                  mfu=float(f"{model / s_per_update / (peak * 1e12):.4g}"),
                  hfu=float(f"{(model + recompute) / s_per_update / (peak * 1e12):.4g}"),

@@ -4,6 +4,7 @@ encoder frame with the points where it fired; under each fired vector's span its
 answered. Drawn with matplotlib (the `recipes` extra), from `Wav2PromptInference.transcribe(...,
 timestamps=True)`'s output.
 """
+import textwrap
 from typing import Dict, Optional
 
 import numpy as np
@@ -59,7 +60,8 @@ def draw(explanation: Dict, spectrogram: np.ndarray, path: str, title: Optional[
                    f"{len(tokens)} prompt vectors)")
     if explanation.get("answer") is not None:
         heading.append(f"{explanation['template']}  →  {explanation['answer']!r}")
-    fig.suptitle("\n".join(heading), fontsize=10, ha="left", x=0.01)
+    columns = int(width * 14)  # characters of 10-point text a line holds
+    fig.suptitle("\n".join(textwrap.fill(h, columns) for h in heading), fontsize=10, ha="left", x=0.01)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
