@@ -510,8 +510,9 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.add_argument("--lr", type=float, default=OPTIM["lr"])
-    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
-                        help="bf16 autocast while training")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                        help="bf16 autocast while training (default: where the CPU has bf16 instructions; "
+                             "elsewhere bf16 is emulated, 20x slower than fp32)")
     parser.add_argument("--hidden-size", type=int, default=MODEL["hidden_size"])
     parser.add_argument("--layers", type=int, default=MODEL["num_hidden_layers"])
     parser.add_argument("--head-dim", type=int, default=MODEL["head_dim"])
@@ -533,7 +534,20 @@ def parse_args(argv=None):
                         help="new: 300 new sentences and 300 new passages (new_text_rows)")
     parser.add_argument("--eval-only", action="store_true",
                         help="score the LLM already in --out (same world, seed and fresh counts)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.bf16 is None:
+        args.bf16 = cpu_has_bf16()
+    return args
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bf16 natively (as run.sh's --bf16 auto decides)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def main(argv=None):
