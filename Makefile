@@ -5,8 +5,9 @@ PY     := $(VENV)/bin/python
 SIZE   ?= default
 STAMP  := $(VENV)/.installed
 
-# speech synthesizers (espeak-ng, festival and its English voices) and sox, from Debian's packages
-APT      := espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
+# speech synthesizers (espeak-ng, festival and its English voices) and sox, from Debian's packages;
+# chromium and its driver for the demo page's test (a real headless browser)
+APT      := espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts chromium chromium-driver
 VOICES   := /usr/share/festival/voices/english/kal_diphone /usr/share/festival/voices/english/ked_diphone \
             /usr/share/festival/voices/us/cmu_us_slt_arctic_hts
 
@@ -15,7 +16,8 @@ VOICES   := /usr/share/festival/voices/english/kal_diphone /usr/share/festival/v
 install: system-packages $(STAMP)
 
 system-packages:
-	@{ command -v espeak-ng && command -v sox && command -v festival && ls -d $(VOICES); } >/dev/null 2>&1 || { \
+	@{ command -v espeak-ng && command -v sox && command -v festival && command -v chromium \
+	   && command -v chromedriver && ls -d $(VOICES); } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(APT); \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq $(APT); fi; }
 

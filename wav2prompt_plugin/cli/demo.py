@@ -1,0 +1,67 @@
+"""`wav2prompt-demo`: a local web page to try a trained Wav2Prompt model (demo_app.py).
+
+    wav2prompt-demo --checkpoint exp/checkpoint_best.pt --llm-path /models/llm \
+        [--tasks-file recipes/mini/conf/tasks.json] [--host 127.0.0.1] [--port 7860]
+
+Open http://127.0.0.1:7860/, upload or record a wav, pick a task's template or write one with
+{speech}: the page shows the LLM's answer, what it heard with its confidence, the picture of
+`wav2prompt-explain` and the token timeline. Bound to 127.0.0.1 unless --host says otherwise.
+"""
+import argparse
+import json
+import logging
+import os
+
+from wav2prompt_plugin.cli.process import prepare_process
+
+
+def load_task_templates(path: str) -> dict:
+    from wav2prompt_plugin.data.templates import PromptTemplate
+
+    with open(path) as f:
+        tasks = json.load(f)
+    out = {}
+    for name, task in tasks.items():
+        if not isinstance(task, dict) or "template" not in task:
+            raise SystemExit(f"{path}: task {name!r} has no 'template'")
+        PromptTemplate(task["template"])
+        out[name] = task["template"]
+    return out
+
+
+def main(argv=None):
+    prepare_process()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, help="trained Wav2Prompt checkpoint")
+    parser.add_argument("--llm-path", help="local LLM directory (default: the checkpoint's)")
+    parser.add_argument("--tasks-file", default="", help="JSON: task -> {template, ...} (wav2prompt-eval's): "
+                        "the templates the page offers, after the model's own transcription template")
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this machine only)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--max-seconds", type=float, default=30.0, help="longest audio accepted")
+    parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument("--max-len-b", type=int, default=60)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, force=True)  # importing fairseq set the root logger to DEBUG
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tasks = load_task_templates(args.tasks_file) if args.tasks_file else {}
+    try:
+        import fastapi  # noqa: F401
+        import multipart  # noqa: F401  (python-multipart: FastAPI's form uploads)
+        import uvicorn
+
+        from wav2prompt_plugin.demo_app import build_app
+    except ImportError:
+        raise SystemExit("wav2prompt-demo needs its web server: pip install 'wav2prompt_plugin[demo]'") from None
+    from wav2prompt_plugin.inference import Wav2PromptInference
+
+    model = Wav2PromptInference(args.checkpoint, llm_path=args.llm_path, device=args.device, beam=args.beam,
+                                max_len_b=args.max_len_b)
+    offered = {"transcribe (the model's own template)": model.task.train_template.text, **tasks}
+    print(f"wav2prompt-demo: http://{args.host}:{args.port}/", flush=True)
+    uvicorn.run(build_app(model, offered, args.max_seconds), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
