@@ -92,3 +92,28 @@ def test_conditions_table_and_the_confidence_over_every_condition(tmp_path):
     assert results["confidence"]["wer"] == pytest.approx(30.0)
     assert results["confidence"]["wer_confident80"] == pytest.approx(12.5)
     assert conditions_table(str(tmp_path / "none"), {"systems": {"wav2prompt": clean}}) == []
+
+
+def test_word_times_in_the_report(tmp_path):
+    """wav2prompt-eval's flat word-time figures become results.json's {median, p90} per side."""
+    import json
+
+    from report import word_times_section
+
+    figures = {"asr_wer": 7.5, "word_times_paired": 90.0, "word_start_err_ms_median": 40.0,
+               "word_start_err_ms_p90": 95.0, "word_end_err_ms_median": 55.0, "word_end_err_ms_p90": 130.0}
+    (tmp_path / "eval_word_times").mkdir()
+    (tmp_path / "eval_word_times" / "results.json").write_text(json.dumps({"systems": {"wav2prompt": figures}}))
+    results = {}
+    lines = word_times_section(str(tmp_path), results)
+    assert results["word_start_err_ms"] == {"median": 40.0, "p90": 95.0}
+    assert results["word_end_err_ms"] == {"median": 55.0, "p90": 130.0}
+    assert results["word_times"] == {"paired": 90.0, "asr_wer": 7.5}
+    assert "start 40 ms (90th percentile 95 ms), end 55 ms (90th percentile 130 ms)" in lines[2]
+    # no word recognised in place: no error figures, and the section says so
+    (tmp_path / "eval_word_times" / "results.json").write_text(json.dumps(
+        {"systems": {"wav2prompt": {"asr_wer": 100.0, "word_times_paired": 0.0}}}))
+    results = {}
+    assert "absolute error, median: none." in word_times_section(str(tmp_path), results)[2]
+    assert "word_start_err_ms" not in results
+    assert word_times_section(str(tmp_path / "none"), {}) == []
