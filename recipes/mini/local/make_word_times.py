@@ -77,7 +77,7 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    out = Path(args.out)
+    out = Path(args.out).resolve()
     if (out / f"{args.split}.tsv").exists():
         return
     start = time.time()
