@@ -42,8 +42,8 @@ def draw(explanation: Dict, spectrogram: np.ndarray, path: str, title: Optional[
                          color=cmap(token["cosine"]), alpha=0.9)
         ax_alpha.axvline(token["fire"], color="k", lw=0.6, ls="--")
         ax_alpha.text((token["start"] + token["end"]) / 2, top * (0.93 - 0.12 * (i % 2)),
-                      token["token"], ha="center", va="top", fontsize=8, color=cmap(token["cosine"]),
-                      bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+                      token["token"], ha="center", va="top", fontsize=8,
+                      bbox=dict(boxstyle="round,pad=0.15", fc=cmap(token["cosine"]), ec="none", alpha=0.6))
     ax_alpha.set_ylim(0, top)
     ax_alpha.set_ylabel("CIF weight α")
 
