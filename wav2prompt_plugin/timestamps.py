@@ -24,7 +24,7 @@ import torch
 FBANK_SHIFT_S = 0.010
 FBANK_WINDOW_S = 0.025
 # a frame belongs to a token's span if it gives that token at least this much weight (of β)
-ACTIVE_WEIGHT = 0.05
+ACTIVE_WEIGHT = 0.02
 
 
 def covered_seconds(fbank_frames: int) -> float:

@@ -150,7 +150,7 @@ speech() {  # the corpus, then the test sentences in other conditions (noise, a 
   [ -f "$data/conditions/festival_ked/test.tsv" ] || python local/make_conditions.py --speech "$corpus/speech" \
     --out "$data/conditions" --seed "$seed"
   [ -f "$data/word_times/test.tsv" ] || python local/make_word_times.py --speech "$corpus/speech" \
-    --out "$data/word_times" --seed "$seed" --jobs "$jobs"
+    --out "$data/word_times" --seed "$seed"
 }
 
 tokenizer_ready() {  # what stages 3-4 need of stage 2: the tokenizer and the LLM's config.json

@@ -275,17 +275,21 @@ def to_16k(samples):
     return resample_16k(samples, ESPEAK_RATE)
 
 
-def trim_silence(samples, margin=TRIM_MARGIN):
-    """Cut leading/trailing frames more than TRIM_DB below the loudest frame, but `margin` samples."""
+def loud_bounds(samples):
+    """(first, last + 1) sample of the frames within TRIM_DB of the loudest frame."""
     n_win = len(samples) // TRIM_WINDOW
     if n_win == 0:
         raise RuntimeError("espeak-ng produced no audio")
     frames = samples[: n_win * TRIM_WINDOW].astype(np.float64).reshape(n_win, TRIM_WINDOW)
     energy_db = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-10)
     loud = np.flatnonzero(energy_db > energy_db.max() - TRIM_DB)
-    start = max(0, loud[0] * TRIM_WINDOW - margin)
-    end = min(len(samples), (loud[-1] + 1) * TRIM_WINDOW + margin)
-    return samples[start:end]
+    return loud[0] * TRIM_WINDOW, (loud[-1] + 1) * TRIM_WINDOW
+
+
+def trim_silence(samples):
+    """Cut leading/trailing frames more than TRIM_DB below the loudest frame, but TRIM_MARGIN samples."""
+    first, last = loud_bounds(samples)
+    return samples[max(0, first - TRIM_MARGIN):min(len(samples), last + TRIM_MARGIN)]
 
 
 def fbank(samples):
