@@ -25,8 +25,12 @@ def test_import_leaves_the_process_as_it_was(module):
             hooks.extend(k.values())
             register_at_fork(**k)
         atexit.register, os.register_at_fork = at_exit, at_fork
+        import logging
+        root = logging.getLogger()
+        level, handlers = root.level, list(root.handlers)
         import {module}
         import fairseq.file_io
+        assert (root.level, root.handlers) == (level, handlers), "root logger configured"
         assert sys.excepthook is hook, "excepthook replaced"
         assert fairseq.file_io.PathManager.copy.__module__ == "fairseq.file_io", "PathManager.copy patched"
         ours = [f for f in hooks if f is gc.collect
