@@ -23,6 +23,7 @@ from fairseq.dataclass.utils import overwrite_args_by_name
 from wav2prompt_plugin.confidence import confidence, prompt_closeness, transcript_certainty
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_speech_texts
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
+from wav2prompt_plugin.errors import InputError
 from wav2prompt_plugin.evaluation.training_cost import run_counts
 from wav2prompt_plugin.models.text_prompt import TextPromptModel
 from wav2prompt_plugin.models.speech_prompt import decode_llm_identity
@@ -225,7 +226,8 @@ class Wav2PromptInference(LLMGenerator):
             token_spans
 
         if "alpha" not in encoded:
-            raise ValueError("timestamps need a model with CIF (wav2prompt), not an Encoder-LLM checkpoint")
+            raise InputError("timestamps and pictures need a model with CIF (wav2prompt), not an Encoder-LLM "
+                             "checkpoint")
         if self._words is None:
             self._words = WordBoundaries(self.task.tokenizer)
         subsampling = 2 ** self.model.encoder.speech_encoder.subsample.n_layers
