@@ -130,8 +130,8 @@ def word_times_section(exp: str, results: dict) -> list:
             results[key] = {"median": figures[f"{key}_median"], "p90": figures[f"{key}_p90"]}
             cells.append(f"{side} {figures[f'{key}_median']:.0f} ms (90th percentile {figures[f'{key}_p90']:.0f} ms)")
     return ["## Word times from CIF", "",
-            "The test sentences with each word spoken alone by the utterance's held-out voice and joined with 0-200 ms "
-            "pauses, so that every word's start and end are known (`local/make_word_times.py`); `wav2prompt-eval "
+            "The test sentences spoken again by their held-out voices through libespeak-ng, whose word events give "
+            "each word's start (`local/make_word_times.py`); `wav2prompt-eval "
             f"--timestamps` on them. ASR WER {figures['asr_wer']:.1f}; {figures['word_times_paired']:.1f}% of the words "
             "recognised in place and timed; absolute error, median: " + (", ".join(cells) or "none") + ".", ""]
 
