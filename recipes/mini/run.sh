@@ -8,6 +8,7 @@
 #   bash recipes/mini/run.sh --stage 12 --stop-stage 12   # the LLM-free first stage at 25-100% of the updates
 #
 # Each stage skips work whose output exists (delete the output to redo it).
+{  # read whole before it runs: bash reads a script as it goes, so editing it mid-run broke the run
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -380,3 +381,5 @@ run_stage 9 fewshot fewshot
 run_stage 10 evaluate evaluate
 run_stage 11 report report
 run_stage 12 llm_free_sweep llm_free_sweep
+exit
+}
