@@ -205,3 +205,31 @@ def test_conditions_of_the_test_sentences(corpus):
     before = (conditions / "babble15" / "test.tsv").stat().st_mtime_ns
     make_conditions.main(["--speech", str(out), "--out", str(conditions)])
     assert (conditions / "babble15" / "test.tsv").stat().st_mtime_ns == before
+
+
+def test_word_times_from_espeak_ng_word_events(tmp_path):
+    """make_word_times.py: a word starts at espeak-ng's word event and ends where the next starts; a word
+    espeak-ng speaks with its neighbour as one ("in the") has no boundary between them ("?")."""
+    import make_word_times
+
+    espeak = make_word_times.Espeak()
+    row = {"id": "w1", "tgt_text": "mila plays in the shop", "speaker": "en-gb+m7"}
+    audio, times = make_word_times.spoken_with_times(espeak, row, seed=1)
+    assert len(times) == 5 and times[2][1] is None and times[3][0] is None
+    known = [t for span in times for t in span if t is not None]
+    assert known == sorted(known) and known[0] >= 0
+    assert times[0][1] == times[1][0] and times[1][1] == times[2][0] and times[3][1] == times[4][0]
+    # the last word ends where the loud part does: the trimmed audio keeps up to 50 ms after it
+    assert 0 <= len(audio) / synthesize.SAMPLE_RATE - times[-1][1] <= synthesize.TRIM_MARGIN / synthesize.SAMPLE_RATE
+    # the CLI writes them as start-end, "?" where unknown; a second run from nothing writes the same
+    speech = tmp_path / "speech"
+    speech.mkdir()
+    synthesize.write_manifest(speech / "test.tsv", [dict({c: "" for c in HEADER}, **row, audio="-", n_frames=1)])
+    for out in ("out", "again"):
+        subprocess.run([sys.executable, str(SCRIPT.parent / "make_word_times.py"), "--speech", str(speech),
+                        "--out", str(tmp_path / out)], check=True, capture_output=True)
+    assert (tmp_path / "out" / "wav" / "w1.wav").read_bytes() == (tmp_path / "again" / "wav" / "w1.wav").read_bytes()
+    with open(tmp_path / "out" / "test.tsv", newline="") as f:
+        written = list(csv.DictReader(f, delimiter="\t"))[0]
+    assert written["word_times"].split()[2].endswith("-?") and written["word_times"].split()[3].startswith("?-")
+    assert Path(written["audio"]).is_absolute() and np.load(written["audio"]).shape[0] == int(written["n_frames"])

@@ -15,7 +15,9 @@ files), and no maintained Python binding of the library exposes its events.
 Writes OUT/wav/, OUT/fbank/, the manifests <split>.tsv (fbank) and <split>_wav.tsv (wav) with the
 split's columns plus `word_times` ("start-end" in seconds per word, space separated; "?" where
 espeak-ng gave no boundary). Every random
-choice is seeded by (--seed, utterance id). Kept if <split>.tsv exists.
+choice is seeded by (--seed, utterance id); espeak-ng's own randomness runs on through the process, so
+an utterance's samples depend on those spoken before it, and a run from nothing writes the same files
+(a test checks it). Kept if <split>.tsv exists.
 
 Usage:
     python make_word_times.py --speech data/default/speech --out data/default/word_times [--split test]
