@@ -21,6 +21,8 @@ from typing import Dict, List, Sequence
 
 import torch
 
+from wav2prompt_plugin.data.templates import ANCHOR
+
 FBANK_SHIFT_S = 0.010
 FBANK_WINDOW_S = 0.025
 # a frame belongs to a token's span if it gives that token at least this much weight (of β)
@@ -99,20 +101,19 @@ def to_seconds(spans: List[Dict[str, float]], subsampling: int, duration: float)
 
 
 class WordBoundaries:
-    """Which token ids start a word, as the tokenizer writes them in running text."""
-
-    ANCHOR = "a"
+    """Which token ids start a word, as the tokenizer writes them in running text (after the anchor
+    text that templates.py writes prompt segments behind)."""
 
     def __init__(self, tokenizer):
         self.tokenizer = tokenizer
-        self.anchor = tokenizer(self.ANCHOR, add_special_tokens=False)["input_ids"]
+        self.anchor = tokenizer(ANCHOR, add_special_tokens=False)["input_ids"]
         self.special = set(getattr(tokenizer, "all_special_ids", []))
         self._starts: Dict[int, bool] = {}
 
     def starts_word(self, token_id: int) -> bool:
         if token_id not in self._starts:
             text = self.tokenizer.decode(self.anchor + [token_id], skip_special_tokens=True)
-            self._starts[token_id] = token_id in self.special or text[len(self.ANCHOR):][:1].isspace()
+            self._starts[token_id] = token_id in self.special or text[len(ANCHOR):][:1].isspace()
         return self._starts[token_id]
 
     def words(self, token_ids: Sequence[int], spans: Sequence[Dict[str, float]]) -> List[dict]:

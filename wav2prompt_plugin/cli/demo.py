@@ -12,7 +12,7 @@ import json
 import logging
 import os
 
-from wav2prompt_plugin.cli.process import prepare_process
+from wav2prompt_plugin.cli.process import add_model_arguments, prepare_process
 
 
 def load_task_templates(path: str) -> dict:
@@ -32,18 +32,14 @@ def load_task_templates(path: str) -> dict:
 def main(argv=None):
     prepare_process()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", required=True, help="trained Wav2Prompt checkpoint")
-    parser.add_argument("--llm-path", help="local LLM directory (default: the checkpoint's)")
     parser.add_argument("--tasks-file", default="", help="JSON: task -> {template, ...} (wav2prompt-eval's): "
                         "the templates the page offers, after the model's own transcription template")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: this machine only)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--max-seconds", type=float, default=30.0, help="longest audio accepted")
-    parser.add_argument("--beam", type=int, default=1)
-    parser.add_argument("--max-len-b", type=int, default=60)
-    parser.add_argument("--device", default="cpu")
+    add_model_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, force=True)  # importing fairseq set the root logger to DEBUG
+    logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tasks = load_task_templates(args.tasks_file) if args.tasks_file else {}
     try:

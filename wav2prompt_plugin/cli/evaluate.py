@@ -414,8 +414,7 @@ def main(argv=None):
     if args.timestamps and ("wav2prompt" not in args.systems.split(",") or not args.manifest):
         parser.error(f"--timestamps: times come from the wav2prompt system's CIF on --manifest "
                      f"(--systems {args.systems}, --manifest {args.manifest or 'not given'})")
-    # force: importing fairseq already configured the root logger (at DEBUG, in wav2vec2_classification)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(name)s | %(message)s", force=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(name)s | %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     evaluate(args)
     with open(os.path.join(args.out, "results.md")) as f:

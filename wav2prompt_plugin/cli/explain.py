@@ -14,7 +14,7 @@ import json
 import logging
 import os
 
-from wav2prompt_plugin.cli.process import prepare_process
+from wav2prompt_plugin.cli.process import add_model_arguments, prepare_process
 
 
 def explain(args):
@@ -49,16 +49,12 @@ def main(argv=None):
     prepare_process()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("audio", nargs="+", help="wav (or .npy fbank) files")
-    parser.add_argument("--checkpoint", required=True, help="trained Wav2Prompt checkpoint")
-    parser.add_argument("--llm-path", help="local LLM directory (default: the checkpoint's)")
     parser.add_argument("--template", default="", help="a task's prompt template with {speech}: its answer "
                         "goes under the picture (the transcript, under the model's own template, always does)")
     parser.add_argument("--out", required=True, help="directory for the PNG and JSON files")
-    parser.add_argument("--beam", type=int, default=1)
-    parser.add_argument("--max-len-b", type=int, default=60)
-    parser.add_argument("--device", default="cpu")
+    add_model_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, force=True)  # importing fairseq set the root logger to DEBUG
+    logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     explain(args)
 

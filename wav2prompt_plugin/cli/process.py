@@ -56,3 +56,12 @@ def fairseq_train_logging():
     logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s",
                         datefmt="%Y-%m-%d %H:%M:%S", level=os.environ.get("LOGLEVEL", "INFO").upper(),
                         stream=sys.stdout, force=True)
+
+
+def add_model_arguments(parser):
+    """The options of a command that loads a trained speech-prompt model to decode with it."""
+    parser.add_argument("--checkpoint", required=True, help="trained Wav2Prompt checkpoint")
+    parser.add_argument("--llm-path", help="local LLM directory (default: the checkpoint's)")
+    parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument("--max-len-b", type=int, default=60)
+    parser.add_argument("--device", default="cpu")
