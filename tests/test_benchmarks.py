@@ -168,3 +168,10 @@ def test_manifest_startup_benchmark(tmp_path):
     assert result["batches"]["1"]["fill"] > result["batches"]["8"]["fill"]
     assert all(b["rows_batched"] == 2000 for b in result["batches"].values())
     assert result["dataset_mb_per_100k_rows"] < result["old_layout_mb_per_100k_rows"]
+
+
+def test_epoch_loader_benchmark(tmp_path):
+    lines, result = run_benchmark("epoch_loader.py", "--work-dir", str(tmp_path), tmp_path=tmp_path)
+    assert "s per epoch" in table_header(lines, "loader")
+    assert set(result["s_per_epoch"]) == {"plugin (not persistent)", "fairseq default (persistent)"}
+    assert result["epochs"] == 2
