@@ -35,6 +35,7 @@ projector_hidden=1024  # 2-layer MLP (GELU) into the LLM's embeddings; 0: a line
 llm_free_fraction=0.84
 llm_free_sweep="0.25 0.5 0.75 0.9 1"  # stage 12 (run on request): Wav2Prompt at each of these shares
 updates=            # Wav2Prompt's updates (stages 5, 8, 12), if not the size's
+ctc_updates=        # the CTC encoder's updates (stage 4), if not the size's
 bf16=auto           # training forwards (LLM and speech models) under bf16 autocast: auto = where the CPU has bf16 instructions
 # encoder: fairseq S2T Transformer, 3 conv layers (8x subsampling, 12.5 frames/s: a CPU budget)
 encoder=(--conv-kernel-sizes 3,3,3)
@@ -63,6 +64,7 @@ while [ $# -gt 0 ]; do
     --llm-free-fraction) llm_free_fraction=$2; shift 2 ;;
     --llm-free-sweep) llm_free_sweep=$2; shift 2 ;;
     --updates) updates=$2; shift 2 ;;
+    --ctc-updates) ctc_updates=$2; shift 2 ;;
     --ft-transcript-losses) ft_transcript_losses=$2; shift 2 ;;
     --ft-lr) ft_lr=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 1 ;;
@@ -72,11 +74,12 @@ done
 # Wav2Prompt's updates (w2p), and those of the ablation's pair (the paper's loss with and without L_MSE,
 # the LLM at every update: as many as take Wav2Prompt's time)
 case "$size" in
-  smoke)   ctc_updates=60;   w2p_updates=80;   ablation_updates=60;   max_tokens=6000;  log_interval=5 ;;
-  default) ctc_updates=1000; w2p_updates=2100; ablation_updates=1400; max_tokens=12000; log_interval=20 ;;
+  smoke)   size_ctc_updates=60;   w2p_updates=80;   ablation_updates=60;   max_tokens=6000;  log_interval=5 ;;
+  default) size_ctc_updates=1000; w2p_updates=2100; ablation_updates=1400; max_tokens=12000; log_interval=20 ;;
   *) echo "unknown --size $size (smoke|default)" >&2; exit 1 ;;
 esac
 size_updates=$w2p_updates
+ctc_updates=${ctc_updates:-$size_ctc_updates}
 w2p_updates=${updates:-$w2p_updates}
 # baselines and fine-tuning: ASR vocabulary, updates, few-shot set sizes (pairs)
 case "$size" in
