@@ -151,8 +151,7 @@ llm() {
 speech() {  # the corpus, then the test sentences in other conditions (noise, a voice never heard)
   [ -f "$corpus/speech/test.tsv" ] || python local/synthesize.py --sentences "$data/world/sentences.tsv" \
     --out "$corpus/speech" --size "$size" --seed "$seed" --jobs "$jobs" "${variety[@]}"
-  [ -f "$data/conditions/festival_ked/test.tsv" ] || python local/make_conditions.py --speech "$corpus/speech" \
-    --out "$data/conditions" --seed "$seed"
+  python local/make_conditions.py --speech "$corpus/speech" --out "$data/conditions" --seed "$seed"  # keeps what exists
   [ -f "$data/word_times/test.tsv" ] || python local/make_word_times.py --speech "$corpus/speech" \
     --out "$data/word_times" --seed "$seed"
 }
@@ -312,7 +311,7 @@ eval_trained() {  # eval_trained NAME SYSTEM FILE [ARGS...]: NAME if its trainin
 
 eval_conditions() {  # Wav2Prompt on each test condition of local/make_conditions.py
   local c out
-  for c in white15 babble15 festival_ked; do
+  for c in $(cd local && python -c "from make_conditions import CONDITIONS; print(*CONDITIONS)"); do
     out=$exp/eval_conditions/$c
     [ -f "$out/results.json" ] || wav2prompt-eval --checkpoint "$exp/wav2prompt/checkpoint_last.pt" \
       --llm-path "$exp/llm" --manifest "$data/conditions/$c/test.tsv" --tasks-file "$tasks" \

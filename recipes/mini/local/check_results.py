@@ -5,6 +5,8 @@ import math
 import os
 import sys
 
+from make_conditions import CONDITIONS
+
 TASKS = ["asr", "st_fr", "st_es", "intent", "sqa", "sqqa"]
 METRICS = ["asr_wer", "st_fr_bleu", "st_es_bleu", "intent_acc", "sqa_acc", "sqqa_acc",
            "prompt_positions_per_second"]
@@ -16,7 +18,6 @@ SYSTEMS = {
     "wav2prompt_no_mse": METRICS + ["cif_len_exact", "cif_len_within1", "prompt_token_acc_aligned"],
     "wav2prompt_all_ce": METRICS + ["cif_len_exact", "cif_len_within1", "prompt_token_acc_aligned"],
 }
-CONDITIONS = ["white15", "babble15", "festival_ked"]  # local/make_conditions.py
 # what each trained Wav2Prompt's training computed (wav2prompt_plugin/evaluation/training_cost.py)
 TRAINING = ["llm_train_positions", "llm_free_fraction", "train_flops_llm", "train_flops_other", "train_seconds"]
 FINE_TUNED = ("encoder_llm", "wav2prompt")  # each also as <system>_ft<N>, for two sizes N

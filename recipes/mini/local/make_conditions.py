@@ -29,7 +29,11 @@ from audio_variety import babble, festival_batch, festival_voices, mix_at_snr, n
 from synthesize import FESTIVAL_PACKAGES, HELDOUT_FESTIVAL_VOICES, MANIFEST_COLUMNS, SAMPLE_RATE, fbank, \
     trim_silence, write_manifest
 
-CONDITIONS = ("white15", "babble15", "festival_ked")
+CONDITIONS = {  # name: what the report calls it (local/report.py, check_results.py and run.sh read these)
+    "white15": "white noise, 15 dB SNR",
+    "babble15": "babble of 4 other test utterances, 15 dB SNR",
+    "festival_ked": "festival's ked_diphone, a voice never heard in training",
+}
 SNR_DB = 15.0
 BABBLE_TALKERS = 4
 

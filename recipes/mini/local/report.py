@@ -12,6 +12,7 @@ import os
 import torch
 from safetensors.torch import load_file
 
+from make_conditions import CONDITIONS
 from paper_claims import check_claims, task_metrics
 from wav2prompt_plugin.confidence import auroc
 from wav2prompt_plugin.evaluation.metrics import word_error_rate
@@ -55,8 +56,6 @@ def sweep_table(systems: dict, labels: dict) -> list:
     return lines + [""]
 
 
-CONDITIONS = {"white15": "white noise, 15 dB SNR", "babble15": "babble of 4 other test utterances, 15 dB SNR",
-              "festival_ked": "festival's ked_diphone, a voice never heard in training"}
 CONDITION_COLUMNS = (("cif_len_exact", "CIF exact (%)"), ("confidence_auroc", "confidence AUROC"))
 
 
