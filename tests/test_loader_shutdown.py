@@ -1,5 +1,5 @@
 """Exiting while fairseq's prefetch thread is busy: no abort, the thread is ended; each
-epoch's loader worker ends with its epoch."""
+epoch's loader worker is not kept for a next epoch that would not use it."""
 import subprocess
 import sys
 import textwrap
@@ -54,8 +54,7 @@ def test_consumers_blocked_on_a_full_queue_or_mid_batch_are_ended():
     assert not any(t.is_alive() for t in threads)
 
 
-
-def test_loader_workers_live_one_epoch_and_batches_are_those_of_persistent_workers(speech_data, tiny_llm):
+def test_loader_workers_are_not_persistent_and_give_the_same_batches(speech_data, tiny_llm):
     """fairseq builds the task's loader anew every epoch (as fairseq-train does below), so a
     persistent worker, fairseq's default, is never reused; it outlived its epoch until the old
     loader was garbage collected, whose shutdown waited torch's 5 s status interval each epoch
