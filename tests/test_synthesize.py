@@ -125,6 +125,29 @@ def test_rerun_is_idempotent(corpus):
     assert (out / "train.tsv").read_text() == manifest
 
 
+def test_check_only_refuses_a_corpus_made_with_other_settings(corpus, tmp_path):
+    """run.sh checks an existing corpus this way (e.g. one made before --speech-variety became its
+    default) instead of reusing it as if it were what the flags ask for."""
+    sentences, out = corpus
+    config = (out / synthesize.CONFIG_FILE).read_text()
+
+    def check(out_dir, *flags):
+        return subprocess.run([sys.executable, str(SCRIPT), "--sentences", str(sentences), "--out",
+                               str(out_dir), "--size", "default", "--seed", "1", "--check-only", *flags],
+                              capture_output=True, text=True, timeout=60)
+
+    assert check(out).returncode == 0
+    proc = check(out, "--variety")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"error: {out} holds utterances synthesised with other settings "
+                                   f"({out / synthesize.CONFIG_FILE} differs in: augmentation, festival); "
+                                   f"use a fresh --out directory")
+    proc = check(tmp_path / "made_by_hand")
+    assert proc.returncode == 1 and "has no synthesis_config.json" in proc.stderr
+    assert (out / synthesize.CONFIG_FILE).read_text() == config
+    assert not (tmp_path / "made_by_hand").exists()
+
+
 def test_train_variety_is_planned_per_utterance():
     """A quarter of the train utterances from festival, speed 0.9 / 1.0 / 1.1, noise for 30%, reverb
     for 20%; none of it for dev and test; the same plan whatever the number of voices a sentence has."""

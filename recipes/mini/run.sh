@@ -14,7 +14,8 @@ cd "$(dirname "$0")"
 
 size=default        # smoke: every stage end to end in minutes; default: the figures in RESULTS.md
 tokenizer=spm       # the LLM's tokenizer: spm (SentencePiece, as LLaMA-2) or bpe (byte-level BPE, as LLaMA-3)
-speech_variety=false  # training speech from festival too, augmented (local/synthesize.py --variety)
+speech_variety=true   # training speech from festival too, augmented (local/synthesize.py --variety);
+                      # false: espeak-ng alone, clean (data/<size>/espeak, exp/<size>_espeak)
 stage=1
 stop_stage=11
 seed=1
@@ -108,8 +109,8 @@ exp=exp/$size
 if [ "$tokenizer" = bpe ]; then exp=exp/${size}_bpe; fi
 variety=()
 case "$speech_variety" in
-  true) corpus=$data/variety exp=${exp}_variety variety=(--variety) ;;
-  false) ;;
+  true) variety=(--variety) ;;
+  false) corpus=$data/espeak exp=${exp}_espeak ;;
   *) echo "unknown --speech-variety $speech_variety (true|false)" >&2; exit 1 ;;
 esac
 tasks=conf/tasks.json
@@ -151,8 +152,11 @@ llm() {
 }
 
 speech() {  # the corpus, then the test sentences in other conditions (noise, a voice never heard)
-  [ -f "$corpus/speech/test.tsv" ] || python local/synthesize.py --sentences "$data/world/sentences.tsv" \
-    --out "$corpus/speech" --size "$size" --seed "$seed" --jobs "$jobs" "${variety[@]}"
+  local check=()  # a corpus that exists is only checked: made with these settings, or a clear error
+  [ -f "$corpus/speech/test.tsv" ] && check=(--check-only)
+  python local/synthesize.py --sentences "$data/world/sentences.tsv" \
+    --out "$corpus/speech" --size "$size" --seed "$seed" --jobs "$jobs" "${variety[@]}" "${check[@]}" ||
+    { echo "run.sh: $corpus/speech was made otherwise (e.g. by another --speech-variety): move it and $exp away to redo them" >&2; exit 1; }
   python local/make_conditions.py --speech "$corpus/speech" --out "$data/conditions" --seed "$seed"  # keeps what exists
   [ -f "$data/word_times/test.tsv" ] || python local/make_word_times.py --speech "$corpus/speech" \
     --out "$data/word_times" --seed "$seed"

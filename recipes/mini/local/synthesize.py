@@ -229,8 +229,9 @@ def train_variety(rng):
     return variety
 
 
-def check_config(out_dir, seed, variety):
-    """Refuse to mix utterances made with different random settings."""
+def check_config(out_dir, seed, variety, write=True):
+    """Refuse to mix utterances made with different random settings (or, with write=False, a
+    directory that does not say how it was made)."""
     config = {
         "seed": seed,
         "train_voices": list(TRAIN_VOICES),
@@ -247,8 +248,12 @@ def check_config(out_dir, seed, variety):
     if path.exists():
         old = json.loads(path.read_text())
         if old != config:
+            differ = sorted(k for k in old.keys() | config.keys() if old.get(k) != config.get(k))
             sys.exit(f"error: {out_dir} holds utterances synthesised with other settings "
-                     f"({path}); use a fresh --out directory")
+                     f"({path} differs in: {', '.join(differ)}); use a fresh --out directory")
+    elif not write:
+        sys.exit(f"error: {out_dir} has no {CONFIG_FILE} to say how it was synthesised; "
+                 f"use a fresh --out directory")
     else:
         path.write_text(json.dumps(config, indent=1) + "\n")
 
@@ -397,11 +402,16 @@ def parse_args(argv=None):
     p.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")
     p.add_argument("--variety", action="store_true",
                    help="train speech from festival too, and augmented (speed, noise, reverberation)")
+    p.add_argument("--check-only", action="store_true",
+                   help="only check that --out was synthesised with these settings (or is new)")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.check_only:
+        check_config(args.out.resolve(), args.seed, args.variety, write=False)
+        return
     start = time.time()
     check_voices(espeak_binary())
     if args.variety:
