@@ -34,6 +34,7 @@ projector_hidden=1024  # 2-layer MLP (GELU) into the LLM's embeddings; 0: a line
 # 0.84 of 2,100 updates: a quarter of the LLM positions of the paper's loss at 1,400 updates, in about
 # its time, and its zero-shot figures (recipes/mini/RESULTS.md, "An LLM-free first stage")
 llm_free_fraction=0.84
+cos_weight=0        # criterion --cos-weight: 1 - cosine(E_s, Emb(y)) per vector beside L_MSE (not in the paper)
 llm_free_sweep="0.25 0.5 0.75 0.9 1"  # stage 12 (run on request): Wav2Prompt at each of these shares
 updates=            # Wav2Prompt's updates (stages 5, 8, 12), if not the size's
 ctc_updates=        # the CTC encoder's updates (stage 4), if not the size's
@@ -51,6 +52,7 @@ while [ $# -gt 0 ]; do
     --size) size=$2; shift 2 ;;
     --tokenizer) tokenizer=$2; shift 2 ;;
     --speech-variety) speech_variety=$2; shift 2 ;;
+    --cos-weight) cos_weight=$2; shift 2 ;;
     --stage) stage=$2; shift 2 ;;
     --stop-stage) stop_stage=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
@@ -203,7 +205,8 @@ wav2prompt() {  # wav2prompt [SAVE_DIR MSE_WEIGHT LLM_FREE_FRACTION UPDATES]: st
   decay=true fairseq_train "$save_dir" "$updates" --arch wav2prompt_tiny "${init[@]}" \
     --projector-hidden-dim "$projector_hidden" --train-template "$asr_template" --criterion wav2prompt \
     --mse-weight "$mse" --qua-weight 1.0 --mse-type normalized --lr 1e-3 --warmup-updates 100 \
-    --dropout 0.1 --llm-free-updates "$(python -c "print(round($free * $updates))")" "${aux[@]}"
+    --dropout 0.1 --llm-free-updates "$(python -c "print(round($free * $updates))")" "${aux[@]}" \
+    --cos-weight "$cos_weight"
 }
 
 # The paper's ablation: Wav2Prompt without L_MSE, L_CE at every update (with no embedding term
@@ -219,8 +222,9 @@ ablation() {
   wav2prompt "$exp/wav2prompt_no_mse" 0 0 "$updates"
 }
 
-sweep_name() {  # sweep_name FRACTION: wav2prompt_lf<percent>, then _u<updates> if not the size's
-  python -c "print(f'wav2prompt_lf{round(100 * $1)}' + ('_u$w2p_updates' if $w2p_updates != $size_updates else ''))"
+sweep_name() {  # sweep_name FRACTION: wav2prompt_lf<percent>, then _u<updates> if not the size's, _cos<w> if any
+  python -c "print(f'wav2prompt_lf{round(100 * $1)}' + ('_u$w2p_updates' if $w2p_updates != $size_updates else '')
+                   + (f'_cos{$cos_weight:g}' if $cos_weight else ''))"
 }
 
 llm_free_sweep() {  # stage 5 with each share of LLM-free updates, same stage-4 encoder; evaluated
