@@ -219,7 +219,7 @@ ablation() {
     updates=$ablation_updates
     wav2prompt "$exp/wav2prompt_all_ce" "$mse_weight" 0 "$updates"
   fi
-  wav2prompt "$exp/wav2prompt_no_mse" 0 0 "$updates"
+  cos_weight=0 wav2prompt "$exp/wav2prompt_no_mse" 0 0 "$updates"  # no embedding term at all
 }
 
 sweep_name() {  # sweep_name FRACTION: wav2prompt_lf<percent>, then _u<updates> if not the size's, _cos<w> if any
