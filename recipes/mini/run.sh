@@ -154,11 +154,14 @@ llm() {
 }
 
 speech() {  # the corpus, then the test sentences in other conditions (noise, a voice never heard)
-  local check=()  # a corpus that exists is only checked: made with these settings, or a clear error
-  [ -f "$corpus/speech/test.tsv" ] && check=(--check-only)
-  python local/synthesize.py --sentences "$data/world/sentences.tsv" \
-    --out "$corpus/speech" --size "$size" --seed "$seed" --jobs "$jobs" "${variety[@]}" "${check[@]}" ||
-    { echo "run.sh: $corpus/speech was made otherwise (e.g. by another --speech-variety): move it and $exp away to redo them" >&2; exit 1; }
+  local synthesize=(python local/synthesize.py --sentences "$data/world/sentences.tsv" \
+    --out "$corpus/speech" --size "$size" --seed "$seed" --jobs "$jobs" "${variety[@]}")
+  if [ -f "$corpus/speech/test.tsv" ]; then  # a corpus that exists is only checked against these flags
+    "${synthesize[@]}" --check-only ||
+      { echo "run.sh: $corpus/speech was made otherwise (e.g. by another --speech-variety): move it and $exp away to redo them" >&2; exit 1; }
+  else
+    "${synthesize[@]}"
+  fi
   python local/make_conditions.py --speech "$corpus/speech" --out "$data/conditions" --seed "$seed"  # keeps what exists
   [ -f "$data/word_times/test.tsv" ] || python local/make_word_times.py --speech "$corpus/speech" \
     --out "$data/word_times" --seed "$seed"
