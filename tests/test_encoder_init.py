@@ -155,3 +155,66 @@ def test_a_model_without_the_ctc_head_loads_one_trained_with_it(speech_data, tin
     torch.testing.assert_close(without.encoder.projector.weight, with_head.encoder.projector.weight)
     with pytest.raises(RuntimeError, match="ctc_proj"):
         with_head.load_state_dict(without.state_dict())
+
+
+def test_ctc_transcripts_by_hand_and_in_manifest_order(ctc_checkpoint, speech_data, tiny_llm, tmp_path):
+    """The CTC stage as a cascade's ASR (wav2prompt-ctc-transcribe): a head that puts one token above
+    blank on every frame collapses to that token alone, one that prefers blank writes nothing; the
+    TSV holds every id of the manifest in its order, batched or not."""
+    import csv
+
+    from transformers import AutoTokenizer
+
+    from wav2prompt_plugin.data.manifest import read_manifest
+    from wav2prompt_plugin.inference import CtcTranscriber
+
+    model = CtcTranscriber(ctc_checkpoint)
+    rows = read_manifest(os.path.join(speech_data, "dev.tsv")).rows
+    audio = [r["audio"] for r in rows]
+    alone = [model.transcribe(a)[0] for a in audio]
+    assert model.transcribe(audio) == alone  # padding in a batch changes nothing
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llm)
+    token = tokenizer("the", add_special_tokens=False)["input_ids"][0]
+    assert tokenizer.convert_ids_to_tokens(token) == "▁the"
+    with torch.no_grad():
+        model.model.ctc_proj.weight.zero_()
+        model.model.ctc_proj.bias.zero_()
+        model.model.ctc_proj.bias[token] = 1.0
+        assert model.transcribe(audio) == ["the"] * len(audio)
+        model.model.ctc_proj.bias[model.model.blank] = 2.0
+        assert model.transcribe(audio) == [""] * len(audio)
+
+    out = tmp_path / "hyps.tsv"
+    proc = run_cli(["wav2prompt-ctc-transcribe", "--checkpoint", ctc_checkpoint, "--manifest",
+                    os.path.join(speech_data, "dev.tsv"), "--out", str(out), "--batch-size", "3"])
+    assert "4 CTC transcripts, WER" in proc.stdout
+    with open(out, newline="") as f:
+        written = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    assert [(w["id"], w["hyp"]) for w in written] == [(r["id"], a) for r, a in zip(rows, alone)]
+
+
+def test_ctc_transcripts_refuse_another_model(speech_data, tiny_llm, tmp_path):
+    save_dir = str(tmp_path / "w2p")
+    run_cli(["fairseq-train", speech_data, "--user-dir", "wav2prompt_plugin", "--task", "wav2prompt",
+             "--llm-path", tiny_llm, *SMALL_ENCODER, "--criterion", "wav2prompt", "--optimizer", "adam",
+             "--lr", "1e-3", "--max-tokens", "2500", "--max-update", "1", "--save-dir", save_dir,
+             "--no-epoch-checkpoints", "--num-workers", "0", "--cpu", "--valid-subset", "dev"])
+    proc = run_cli(["wav2prompt-ctc-transcribe", "--checkpoint", os.path.join(save_dir, "checkpoint_last.pt"),
+                    "--manifest", os.path.join(speech_data, "dev.tsv"), "--out", str(tmp_path / "h.tsv")],
+                   check=False)
+    assert proc.returncode != 0
+    assert "not a CTC encoder checkpoint (speech_encoder_ctc)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not os.path.exists(tmp_path / "h.tsv")
+
+
+def test_run_budget_of_a_checkpoint(ctc_checkpoint):
+    """What the table's budget columns read: the fixture's 20 updates at --max-tokens 2500 and
+    --lr 3e-3, no LLM position (CTC runs none), and the update steps' time."""
+    from wav2prompt_plugin.evaluation.training_cost import run_budget, run_counts
+
+    budget = run_budget(ctc_checkpoint)
+    assert {k: budget[k] for k in ("updates", "max_tokens", "lr", "llm_train_positions")} == \
+        {"updates": 20, "max_tokens": 2500, "lr": 3e-3, "llm_train_positions": 0}
+    state = torch.load(ctc_checkpoint, map_location="cpu", weights_only=False)
+    assert budget["train_seconds"] == round(run_counts(state)["train_wall"], 1)

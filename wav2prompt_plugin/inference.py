@@ -6,7 +6,9 @@
     w2p.transcribe(["a.wav"])  # [{"text": ..., "confidence": ..., ...}]: what it heard, how sure
 
 Generation options are fairseq's (`beam`, `max_len_b`, ...) plus
-`repetition_penalty` (Hugging Face's semantics, see modules/repetition_penalty.py).
+`repetition_penalty` (Hugging Face's semantics, see modules/repetition_penalty.py)
+and `stop_at_newline` (end each hypothesis at its first line break, see
+modules/newline_stop.py).
 
 Both go through the task's collater and fairseq's SequenceGenerator over the
 plugin's frozen-LLM decoder, as `fairseq-generate` does, so all give the same
@@ -32,7 +34,24 @@ Fields = Union[None, Dict[str, str], Sequence[Dict[str, str]]]
 
 
 def stored_llm_path(checkpoint_state) -> str:
+    if "llm_identity_bytes" not in checkpoint_state["model"]:  # a CTC encoder: its tokens are the LLM's
+        return checkpoint_state["cfg"]["task"]["llm_path"]
     return decode_llm_identity(checkpoint_state["model"]["llm_identity_bytes"])["path"]
+
+
+def load_trained(checkpoint: str, llm_path: Optional[str], device: str):
+    """(model in eval mode on `device`, its task, the checkpoint's state) of a checkpoint trained
+    with the wav2prompt task, against its own LLM or `llm_path`."""
+    state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint)
+    llm_path = llm_path or stored_llm_path(state)
+    # fairseq applies arg_overrides only when it reads the file itself; `cpu`
+    # (the training run's --cpu) decides where the model builds its LLM
+    overrides = {"llm_path": llm_path, "cpu": torch.device(device).type == "cpu"}
+    overwrite_args_by_name(state["cfg"], overrides)
+    models, _, task = checkpoint_utils.load_model_ensemble_and_task(
+        [checkpoint], arg_overrides=overrides, state=state
+    )
+    return models[0].to(device).eval(), task, state
 
 
 def _rows(template: PromptTemplate, fields: Fields, count: int):
@@ -47,10 +66,12 @@ class LLMGenerator:
     """The frozen LLM with text where the speech prompt would be."""
 
     def __init__(self, task, decoder, device="cpu", beam=1, max_len_b=200, repetition_penalty=1.0,
-                 **generation):
+                 stop_at_newline=False, **generation):
         import wav2prompt_plugin  # noqa: F401  (registers task, model, bpe)
 
-        task.cfg.repetition_penalty = repetition_penalty  # read by task.build_generator
+        # read by task.build_generator and task.build_bpe
+        task.cfg.repetition_penalty = repetition_penalty
+        task.cfg.stop_at_newline = stop_at_newline
         self.task = task
         self.device = device
         self.config = GenerationConfig(beam=beam, max_len_b=max_len_b, **generation)
@@ -119,16 +140,7 @@ class Wav2PromptInference(LLMGenerator):
     def __init__(self, checkpoint: str, llm_path: Optional[str] = None, device: str = "cpu", **generation):
         import wav2prompt_plugin  # noqa: F401
 
-        state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint)
-        llm_path = llm_path or stored_llm_path(state)
-        # fairseq applies arg_overrides only when it reads the file itself; `cpu`
-        # (the training run's --cpu) decides where the model builds its LLM
-        overrides = {"llm_path": llm_path, "cpu": torch.device(device).type == "cpu"}
-        overwrite_args_by_name(state["cfg"], overrides)
-        models, _, task = checkpoint_utils.load_model_ensemble_and_task(
-            [checkpoint], arg_overrides=overrides, state=state
-        )
-        self.model = models[0].to(device).eval()
+        self.model, task, state = load_trained(checkpoint, llm_path, device)
         self.training_counts = run_counts(state)  # what its training computed (evaluation/training_cost)
         super().__init__(task, self.model.decoder, device=device, **generation)
         self.generator = task.build_generator([self.model], self.config)
@@ -247,3 +259,43 @@ class Wav2PromptInference(LLMGenerator):
     def prompt_lengths(self, audio: Sequence[str]) -> List[int]:
         """Number of vectors CIF fires for each utterance (the length of E_s)."""
         return [p.size(0) for p in self.speech_prompts(audio)]
+
+
+class CtcTranscriber:
+    """A CTC encoder checkpoint (`speech_encoder_ctc`, the recipes' initialisation stage) as an ASR
+    system: greedy CTC over the LLM's tokens, written as text by the LLM's tokenizer. The cascade a
+    user holding that model would try first, with no ASR training of its own. (fairseq's CTC
+    decoders live in its examples/, which the installed package does not ship.)"""
+
+    def __init__(self, checkpoint: str, llm_path: Optional[str] = None, device: str = "cpu"):
+        import wav2prompt_plugin  # noqa: F401
+
+        self.model, self.task, _ = load_trained(checkpoint, llm_path, device)
+        if not hasattr(self.model, "ctc_proj"):
+            raise InputError(f"{checkpoint}: not a CTC encoder checkpoint (speech_encoder_ctc), "
+                             f"but a {type(self.model).__name__}")
+        self.device = device
+
+    @torch.no_grad()
+    def transcribe(self, audio: Union[str, Sequence[str]]) -> List[str]:
+        audio = [audio] if isinstance(audio, str) else list(audio)
+        if not audio:
+            return []
+        rows = [{}] * len(audio)
+        dataset = Wav2PromptDataset(
+            audio=audio, n_frames=[0] * len(audio), targets=[[] for _ in audio], transcripts=None,
+            prompts=self.task.encode_prompts(rows, PromptTemplate("{speech}")),
+            dictionary=self.task.target_dictionary, shuffle=False, utterance_cmvn=self.task.cfg.utterance_cmvn)
+        sample = dataset.collater([dataset[i] for i in range(len(dataset))])
+        if self.device != "cpu":
+            sample = utils.move_to_cuda(sample)
+        out = self.model(sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"])
+        best = out["logits"].argmax(-1).t()  # B x T
+        padding = out["padding_mask"]
+        lengths = (~padding).sum(-1).tolist() if padding is not None else [best.size(1)] * best.size(0)
+        texts = []
+        for path, n in zip(best, lengths):
+            tokens = path[:n].unique_consecutive()
+            ids = tokens[tokens.ne(self.model.blank)].tolist()
+            texts.append(self.task.tokenizer.decode(ids, skip_special_tokens=True).strip())
+        return texts

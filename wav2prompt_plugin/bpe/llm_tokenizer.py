@@ -11,6 +11,7 @@ from fairseq.data.encoders import register_bpe
 from fairseq.dataclass import FairseqDataclass
 
 from wav2prompt_plugin.data.llm_dictionary import LLMDictionary, load_llm_tokenizer
+from wav2prompt_plugin.modules.newline_stop import NewlineStop
 
 
 @dataclass
@@ -22,11 +23,12 @@ class LLMTokenizerConfig(FairseqDataclass):
 
 @register_bpe("llm_tokenizer", dataclass=LLMTokenizerConfig)
 class LLMTokenizerBPE:
-    def __init__(self, cfg=None, tokenizer=None, dictionary=None):
+    def __init__(self, cfg=None, tokenizer=None, dictionary=None, stop_at_newline=False):
         if tokenizer is None:
             tokenizer = load_llm_tokenizer(cfg.llm_tokenizer_path)
         self.tokenizer = tokenizer
         self.dictionary = dictionary or LLMDictionary(tokenizer, len(tokenizer))
+        self.stop_at_newline = stop_at_newline  # the task's --stop-at-newline
 
     def encode(self, x: str) -> str:
         ids = self.tokenizer(x, add_special_tokens=False)["input_ids"]
@@ -34,7 +36,8 @@ class LLMTokenizerBPE:
 
     def decode(self, x: str) -> str:
         ids = self.dictionary.pieces_to_ids(x)
-        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return (NewlineStop.cut(text) if self.stop_at_newline else text).strip()
 
     def is_beginning_of_word(self, x: str) -> bool:
         return x.startswith("\u2581") or x.startswith("\u0120")

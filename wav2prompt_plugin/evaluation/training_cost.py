@@ -23,6 +23,7 @@ a product of a weight with N entries costs 2N per position it is applied to):
 """
 from typing import Dict
 
+import torch
 import torch.nn as nn
 
 ATTENTION_BACKWARD = 2.5  # as benchmarks/flops_model.py: a fused kernel recomputes the scores
@@ -36,6 +37,21 @@ def run_counts(checkpoint_state: dict) -> Dict[str, float]:
         if "sum" in meter:
             counts[key] = float(meter["sum"])
     return counts
+
+
+def run_budget(checkpoint: str) -> Dict[str, float]:
+    """What a fairseq training run spent, from its last checkpoint (any model, the plugin's or
+    fairseq's own): `updates`, `max_tokens`, peak `lr`, `llm_train_positions` (0 where no LLM ran)
+    and `train_seconds` (fairseq's train_wall: update steps, validation left out). A fine-tuning's
+    figures are its own (fairseq resets the meters of a run started with --finetune-from-model)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)  # fairseq's own pickles
+    cfg, counts = state.get("cfg") or {}, run_counts(state)
+    budget = {"updates": int(state["optimizer_history"][-1]["num_updates"]),
+              "max_tokens": cfg["dataset"]["max_tokens"], "lr": float(cfg["optimization"]["lr"][0]),
+              "llm_train_positions": int(counts.get("llm_positions", 0))}
+    if "train_wall" in counts:
+        budget["train_seconds"] = round(counts["train_wall"], 1)
+    return budget
 
 
 def llm_train_flops(llm, positions: float, positions_sq: float, logits: float) -> float:

@@ -187,6 +187,7 @@ class FrozenLLMDecoder(FairseqIncrementalDecoder):
         self.max_llm_positions = llm_max_positions(llm.config)
         self._takes_position_ids = "position_ids" in inspect.signature(llm.forward).parameters
         self.repetition_penalty = None  # a generation setting: Wav2PromptTask.build_generator sets it
+        self.newline_stop = None  # likewise (modules/newline_stop.py)
         # the checkpoint holds only what trains: drop the LLM on save, and do
         # not report it missing on load (it comes from --llm-path)
         self._register_state_dict_hook(_drop_llm_weights)
@@ -325,10 +326,15 @@ class FrozenLLMDecoder(FairseqIncrementalDecoder):
             logits = torch.nn.functional.pad(logits, (0, len(self.dictionary) - logits.size(-1)),
                                              value=float("-inf"))
         generated = (net_output[1] or {}).get("generated_tokens") if len(net_output) > 1 else None
-        if self.repetition_penalty is not None and generated is not None:
+        if generated is None or (self.repetition_penalty is None and self.newline_stop is None):
+            return torch.log_softmax(logits, -1) if log_probs else torch.softmax(logits, -1)
+        if self.repetition_penalty is not None:
             lprobs = self.repetition_penalty.log_probs(logits, generated)
-            return lprobs if log_probs else lprobs.exp()
-        return torch.log_softmax(logits, -1) if log_probs else torch.softmax(logits, -1)
+        else:
+            lprobs = torch.log_softmax(logits, -1)
+        if self.newline_stop is not None:  # after the penalty: a forced eos stays forced
+            lprobs = self.newline_stop.log_probs(lprobs, generated)
+        return lprobs if log_probs else lprobs.exp()
 
     def max_positions(self):
         return self.max_llm_positions

@@ -30,6 +30,7 @@ from wav2prompt_plugin.data.templates import (
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
 from wav2prompt_plugin.errors import InputError
 from wav2prompt_plugin.modules.frozen_llm import llm_max_positions, model_llm_dtype
+from wav2prompt_plugin.modules.newline_stop import NewlineStop
 from wav2prompt_plugin.modules.repetition_penalty import RepetitionPenalty
 from wav2prompt_plugin.precision import check_fairseq_precision, check_model_precision
 from wav2prompt_plugin.unused_parameters import prepare_for_ddp
@@ -93,6 +94,12 @@ class Wav2PromptTaskConfig(FairseqDataclass):
         metadata={"help": "generation: Hugging Face's repetition_penalty on the tokens generated so "
                   "far (the paper decodes with 1.5); 1.0 disables it"},
     )
+    stop_at_newline: bool = field(
+        default=False,
+        metadata={"help": "generation: end each hypothesis at its first line break (for base LLMs, "
+                  "which go on after a one-line answer): after a token holding a line break only "
+                  "eos may follow, and the text is cut at the break"},
+    )
     # fairseq's get_batch_iterator reads this field (default True there). fairseq builds this task's
     # data loader anew every epoch and every validation (its datasets do not declare
     # can_reuse_epoch_itr_across_epochs), so a persistent worker is never reused; it is only shut
@@ -148,6 +155,7 @@ class Wav2PromptTask(FairseqTask):
         self.manifests = {}
         self.generating = False
         self._finite_sample = None  # a batch for zero-gradient backwards, see train_step
+        self._newline_stop = None  # built on first use: it decodes the whole vocabulary
         # what the tokenizer puts before plain text leads every prompt (templates.py)
         self.leading_specials = leading_special_tokens(tokenizer)
 
@@ -338,11 +346,18 @@ class Wav2PromptTask(FairseqTask):
         self.use_generation_template()
         penalty = getattr(self.cfg, "repetition_penalty", 1.0)
         penalty = RepetitionPenalty(penalty, getattr(args, "beam", 1)) if penalty != 1.0 else None
+        stop = self.newline_stop() if getattr(self.cfg, "stop_at_newline", False) else None
         for model in models:
             model.decoder.repetition_penalty = penalty
+            model.decoder.newline_stop = stop
         return super().build_generator(
             models, args, seq_gen_cls=seq_gen_cls, extra_gen_cls_kwargs=extra_gen_cls_kwargs, **kwargs
         )
+
+    def newline_stop(self) -> NewlineStop:
+        if self._newline_stop is None:
+            self._newline_stop = NewlineStop(self.tokenizer, self.dictionary.eos())
+        return self._newline_stop
 
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         """fairseq's train_step, except that a batch whose loss is not finite is
@@ -413,5 +428,6 @@ class Wav2PromptTask(FairseqTask):
 
     def build_bpe(self, cfg):
         if cfg is None or getattr(cfg, "_name", None) in (None, "llm_tokenizer"):
-            return LLMTokenizerBPE(tokenizer=self.tokenizer, dictionary=self.dictionary)
+            return LLMTokenizerBPE(tokenizer=self.tokenizer, dictionary=self.dictionary,
+                                   stop_at_newline=getattr(self.cfg, "stop_at_newline", False))
         return super().build_bpe(cfg)
