@@ -346,3 +346,75 @@ def test_bad_input_is_one_line_through_either_command(command, speech_data, tmp_
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == f"LLMPathError: --llm-path '{tmp_path / 'no_llm'}' is not a directory"
     assert "Traceback" not in proc.stderr
+
+
+def count_decoding(monkeypatch):
+    """(audio, template) -> how often Wav2PromptInference decoded that audio under that template."""
+    import collections
+
+    from wav2prompt_plugin.inference import Wav2PromptInference
+
+    decoded = collections.Counter()
+    for method in ("generate", "transcribe"):
+        def counted(self, paths, template=None, *args, _original=getattr(Wav2PromptInference, method), **kwargs):
+            decoded.update((p, template or self.task.train_template.text) for p in paths)
+            return _original(self, paths, template, *args, **kwargs)
+        monkeypatch.setattr(Wav2PromptInference, method, counted)
+    return decoded
+
+
+def test_confidence_comes_from_the_transcription_whatever_the_tasks(trained, speech_data, tiny_llm, tmp_path,
+                                                                     monkeypatch):
+    """A model trained (fine-tuned) with a translation template and scored with `--tasks st_fr` alone gets
+    its confidence from its transcription under the tasks file's asr template, not from its French; each
+    utterance is decoded once per template: a task under the transcription template takes transcribe()'s
+    texts, the same as a decoding of its own, also under --min-confidence and --stop-at-newline."""
+    import argparse
+    import csv
+
+    from wav2prompt_plugin.cli import evaluate as cli
+    from wav2prompt_plugin.inference import Wav2PromptInference
+
+    st_template = "translate {speech} french"
+    state = torch.load(trained["checkpoint"], map_location="cpu", weights_only=False)
+    state["cfg"]["task"]["train_template"] = st_template  # as few-shot fine-tuning on translation leaves it
+    checkpoint = str(tmp_path / "st.pt")
+    torch.save(state, checkpoint)
+    with open(os.path.join(speech_data, "dev.tsv"), newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    audio = {r["id"]: os.path.join(speech_data, r["audio"]) for r in rows}
+    manifest = tmp_path / "dev_fr.tsv"
+    manifest.write_text("id\taudio\tn_frames\ttgt_text\tfr\n" + "".join(
+        f"{r['id']}\t{audio[r['id']]}\t{r['n_frames']}\t{r['tgt_text']}\tle chat dort\n" for r in rows))
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps({"asr": {"template": TEMPLATE, "target": "tgt_text", "metric": "wer"},
+                                 "st_fr": {"template": st_template, "target": "fr", "metric": "bleu"}}))
+    once_per_template = {(a, t): 1 for a in audio.values() for t in (TEMPLATE, st_template)}
+    common = ["--checkpoint", checkpoint, "--llm-path", tiny_llm, "--manifest", str(manifest),
+              "--tasks-file", str(tasks), "--max-len-b", "15"]
+
+    decoded = count_decoding(monkeypatch)
+    monkeypatch.setattr(cli, "prepare_process", lambda: None)  # the command's process hooks stay out of pytest's
+    cli.main(common + ["--tasks", "st_fr", "--out", str(tmp_path / "st")])
+    assert decoded == once_per_template  # the transcription under asr's template, the answer under st_fr's
+    monkeypatch.undo()
+    w2p = Wav2PromptInference(checkpoint, llm_path=tiny_llm, max_len_b=15)
+    heard = dict(zip(audio, w2p.transcribe(list(audio.values()), TEMPLATE)))
+    with open(tmp_path / "st" / "hyps" / "wav2prompt.st_fr.tsv", newline="") as f:
+        written = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    assert {r["id"]: float(r["confidence"]) for r in written} == pytest.approx(
+        {i: round(h["confidence"], 4) for i, h in heard.items()}, abs=1e-4)
+    figures = json.loads((tmp_path / "st" / "results.json").read_text())["systems"]["wav2prompt"]
+    expected = cli.confidence_figures(rows, [heard[r["id"]] for r in rows], argparse.Namespace(transcript_column="tgt_text"))
+    assert {k: figures[k] for k in expected} == pytest.approx(expected)
+
+    decoded = count_decoding(monkeypatch)
+    monkeypatch.setattr(cli, "prepare_process", lambda: None)  # the command's process hooks stay out of pytest's
+    cli.main(common + ["--tasks", "asr,st_fr", "--min-confidence", "0", "--stop-at-newline",
+                       "--out", str(tmp_path / "both")])
+    assert decoded == once_per_template  # asr's hypotheses are transcribe()'s texts
+    monkeypatch.undo()
+    own = Wav2PromptInference(checkpoint, llm_path=tiny_llm, max_len_b=15, stop_at_newline=True)
+    hyps = dict(zip(audio, own.generate(list(audio.values()), TEMPLATE)))
+    with open(tmp_path / "both" / "hyps" / "wav2prompt.asr.tsv", newline="") as f:
+        assert {r["id"]: r["hyp"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)} == hyps

@@ -1,8 +1,10 @@
 """recipes/librispeech on stand-in data: tiny directory trees in each corpus's
 release layout, every preparation script, then the recipe's own run.sh (its
 training configuration with overridden sizes, one update per training stage,
-zero-shot evaluation on every set, few-shot fine-tuning, the report) over the
-tiny LLM. A broken path, column or flag fails here rather than on a cluster."""
+the baselines (cascade ASR, Encoder-LLM), zero-shot evaluation of every system
+on every set, few-shot fine-tuning on its scaled schedule, the report and its
+claims check) over the tiny LLM. A broken path, column or flag fails here rather
+than on a cluster."""
 import csv
 import io
 import json
@@ -158,9 +160,12 @@ def recipe_run(corpora, tiny_llm, tmp_path_factory):
         # else (precision --llm-dtype bf16 --autocast-bf16, torchrun, batching) is the recipe's
         "arch": "wav2prompt_tiny", "ctc-arch": "speech_encoder_ctc_tiny", "cpu": "true",
         "gpus-per-node": "2", "num-workers": "0", "max-tokens": "3000",
-        "max-update": "1", "ctc-max-update": "1", "fewshot-max-update": "1", "warmup-updates": "1",
-        "fewshot-sizes": "2", "fewshot-tasks": "st_fr", "log-interval": "1", "save-interval-updates": "1",
-        "max-len-b": "4", "eval-systems": "wav2prompt",
+        "max-update": "1", "ctc-max-update": "1", "warmup-updates": "1",
+        # few-shot: the schedule's own update count, on 4 pair presentations: 2 epochs of one update
+        "fewshot-examples": "4", "fewshot-sizes": "2", "fewshot-tasks": "st_fr",
+        "log-interval": "1", "save-interval-updates": "1", "max-len-b": "4",
+        "asr-vocab-size": "100", "asr-max-len-b": "4",
+        # the baselines (on by default), every system scored (eval-systems empty), stop rule auto (llama2: on)
     }
     argv = ["bash", os.path.join(RECIPE, "run.sh")]
     for name, value in options.items():
@@ -222,22 +227,62 @@ def test_mustc_slurp_and_qa_manifests(recipe_run):
     assert int(llama[1]["n_frames"]) == num_frames(int(1.3 * RATE))
 
 
+TASKS = ("st_fr", "st_es", "st_fr_mustc", "st_es_mustc", "intent", "sqa", "sqqa", "asr_other", "asr")
+SYSTEMS = ("text_topline", "cascade", "wav2prompt", "encoder_llm")
+
+
 def test_zero_shot_and_few_shot_results(recipe_run, tiny_llm):
     exp = recipe_run["exp"]
     results = json.loads((exp / "results.json").read_text())
-    zero_shot = results["systems"]["wav2prompt"]
-    expected = {"st_fr_bleu", "st_es_bleu", "st_fr_mustc_bleu", "st_es_mustc_bleu", "intent_acc", "sqa_acc",
-                "sqqa_acc", "asr_other_wer", "asr_wer", "cif_len_exact"}
-    assert expected <= set(zero_shot)
-    assert set(results["systems"]["wav2prompt_ft2"]) >= {"st_fr_bleu"}
-    settings = results["settings"]["wav2prompt"]
-    assert settings["beam"] == 5 and settings["repetition_penalty"] == 1.5
     templates = json.loads(open(os.path.join(RECIPE, "conf", "templates", "llama2.json")).read())
-    assert settings["templates"]["intent"] == templates["intent"]["template"]
-    assert "| En→Fr BLEU |" in (exp / "results.md").read_text()
-    # hypotheses were written for every set
-    for task in ("st_fr", "intent", "sqa", "sqqa", "asr"):
-        assert (exp / "eval" / "hyps" / f"wav2prompt.{task}.tsv").is_file()
+    task_figures = {f"{t}_{templates[t]['metric']}" for t in TASKS}
+    assert set(results["systems"]) == set(SYSTEMS) | {"wav2prompt_ft2"}
+    for system in SYSTEMS:  # every system x every task, its hypotheses written
+        assert task_figures <= set(results["systems"][system]), system
+        for task in TASKS:
+            assert (exp / "eval" / "hyps" / f"{system}.{task}.tsv").is_file(), (system, task)
+        settings = results["settings"][system]
+        assert settings["beam"] == 5 and settings["repetition_penalty"] == 1.5
+        assert settings["stop_at_newline"] is True  # auto: on for llama2
+        assert settings["templates"]["intent"] == templates["intent"]["template"]
+    assert "cif_len_exact" in results["systems"]["wav2prompt"]
+    assert set(results["systems"]["wav2prompt_ft2"]) >= {"st_fr_bleu"}
+    # each speech system scored with its own checkpoint, the cascade with its ASR's hypotheses
+    for system in ("wav2prompt", "encoder_llm"):
+        assert results["settings"][system]["checkpoint"].endswith(f"{system}/checkpoint_best.pt")
+    assert results["settings"]["wav2prompt_ft2"]["checkpoint"].endswith("fewshot/st_fr_2/checkpoint_best.pt")
+    assert "/asr/hyps/" in results["settings"]["cascade"]["asr_hypotheses"]
+    report = (exp / "results.md").read_text()
+    assert "| En→Fr BLEU |" in report and "## The paper's claims" in report
+    # the claims check: (a)-(c) measured on the stand-in figures, (d) not (no ablation in this recipe)
+    claims = {c["claim"][:3]: c for c in results["paper_claims"]}
+    assert set(claims) == {"(a)", "(b)", "(c)", "(d)"}
+    assert all(claims[k]["holds"] in (True, False) for k in ("(a)", "(b)", "(c)"))
+    assert claims["(d)"]["holds"] is None and "not measured" in report
+    assert all(f"{t}_" in "".join(claims["(a)"]["figures"]) for t in TASKS)
+
+
+def test_every_stage_wrote_its_outputs(recipe_run):
+    data, exp = recipe_run["data"], recipe_run["exp"]
+    for run in ("ctc", "wav2prompt", "encoder_llm", "asr", "fewshot/st_fr_2"):
+        assert (exp / run / "checkpoint_best.pt").is_file() and (exp / run / "done").is_file(), run
+    for name in ("config.yaml", "spm.model", "spm.dict.txt", "train.tsv", "dev.tsv", "test.tsv"):
+        assert (data / "asr" / name).is_file(), name
+    # the cascade's test manifest: every test set, fbank in fairseq's zip layout, frames as Wav2Prompt counts them
+    rows = read_tsv(data / "asr" / "test.tsv")
+    assert [t for t in dict.fromkeys(r["task"] for r in rows)] == list(TASKS)
+    clean = {r["id"]: r for r in read_tsv(data / "librispeech" / "test-clean.tsv")}
+    for row in (r for r in rows if r["task"] == "asr"):
+        assert row["audio"].split(":")[0].endswith("fbank/test.zip") and row["n_frames"] == clean[row["id"]]["n_frames"]
+    from wav2prompt_plugin.data.audio_features import load_features
+    first = rows[0]
+    assert load_features(first["audio"]).shape == (int(first["n_frames"]), 80)
+    # its hypotheses: one per test row, in groups whose ids name one hypothesis each
+    assert len(read_tsv(exp / "asr" / "asr_hyps.tsv")) == len(rows)
+    groups = (exp / "asr" / "hyps" / "groups.txt").read_text().split()
+    assert sorted(t for tasks in groups[1::2] for t in tasks.split(",")) == sorted(TASKS)
+    assert set(json.loads((exp / "stage_seconds.json").read_text())) == {
+        "0. prepare", "1. encoder_init", "2. wav2prompt", "3. baselines", "4. zero_shot", "5. fewshot", "6. report"}
 
 
 def test_checkpoints_hold_the_recipe_configuration(recipe_run):
@@ -255,6 +300,14 @@ def test_checkpoints_hold_the_recipe_configuration(recipe_run):
     assert "distributed init (rank 1)" in recipe_run["log"]
     fewshot = torch.load(exp / "fewshot" / "st_fr_2" / "checkpoint_best.pt", map_location="cpu", weights_only=False)
     assert fewshot["cfg"]["task"]["target_column"] == "fr"
+    # the few-shot schedule: 2 epochs of 2 pairs (ceil(4 / 2)) x one update each, lr 1e-4 after 10 warm-up
+    # updates falling linearly to 1e-7; validation and checkpoints by updates only, never by epoch
+    cfg = fewshot["cfg"]
+    assert cfg["optimization"]["max_update"] == 2 and fewshot["optimizer_history"][-1]["num_updates"] == 2
+    assert cfg["lr_scheduler"]["_name"] == "polynomial_decay" and cfg["lr_scheduler"]["warmup_updates"] == 10
+    assert cfg["lr_scheduler"]["end_learning_rate"] == 1e-7 and cfg["optimization"]["lr"] == [1e-4]
+    assert cfg["dataset"]["validate_interval"] == cfg["checkpoint"]["save_interval"] == 1000000
+    assert cfg["dataset"]["validate_interval_updates"] == cfg["checkpoint"]["save_interval_updates"] == 20
     assert fewshot["cfg"]["task"]["train_template"].endswith("French:")
     assert fewshot["cfg"]["checkpoint"]["finetune_from_model"].endswith("wav2prompt/checkpoint_best.pt")
 
@@ -305,3 +358,38 @@ def test_transcript_normalisation():
     assert normalize_transcript("HE SAID 'NO' TO MISTER O'NEILL") == "he said 'no' to mister o'neill"
     assert normalize_transcript("Open the window, please!  Now.") == "open the window please now"
     assert normalize_transcript("It’s 2010—really?") == "it's 2010 really"
+
+
+def test_cascade_hypotheses_group_sets_whose_ids_agree(tmp_path, monkeypatch):
+    """An id that names two different utterances (MuST-C's ted_<talk>_<n>, cut per language pair) puts its
+    sets in different groups; sets whose shared ids have one hypothesis (Europarl-ST's fr and es) share one."""
+    import cascade_hypotheses
+
+    rows = [("st_fr", "a", "x"), ("st_fr", "b", "y"), ("st_es", "a", "x"), ("st_fr_mustc", "ted_1_0", "p"),
+            ("st_es_mustc", "ted_1_0", "q"), ("asr", "c", "z")]
+    (tmp_path / "test.tsv").write_text("id\taudio\tn_frames\ttgt_text\ttask\n" + "".join(
+        f"{i}\tzip:0:1\t10\tt\t{task}\n" for task, i, _ in rows))
+    (tmp_path / "hyps.tsv").write_text("id\thyp\n" + "".join(f"{i}\t{h}\n" for _, i, h in rows))
+    monkeypatch.setattr(sys, "argv", ["cascade_hypotheses.py", "--hyps", str(tmp_path / "hyps.tsv"), "--manifest",
+                                      str(tmp_path / "test.tsv"), "--out", str(tmp_path / "out")])
+    cascade_hypotheses.main()
+    assert (tmp_path / "out" / "groups.txt").read_text() == "0 st_fr,st_es,st_fr_mustc,asr\n1 st_es_mustc\n"
+    assert read_tsv(tmp_path / "out" / "1.tsv") == [{"id": "ted_1_0", "hyp": "q"}]
+    assert {r["id"]: r["hyp"] for r in read_tsv(tmp_path / "out" / "0.tsv")} == {
+        "a": "x", "b": "y", "ted_1_0": "p", "c": "z"}
+
+
+def test_claims_without_their_systems_are_not_measured():
+    """The paper-scale report lists every claim; one whose systems or figures were not run is "not measured"."""
+    from wav2prompt_plugin.evaluation.paper_claims import check_claims, claims
+
+    only = {"wav2prompt": {"st_fr_bleu": 20.0, "asr_wer": 8.0}, "wav2prompt_ft100": {"st_es_bleu": 25.0}}
+    assert [c["holds"] for c in claims(only, not_measured=True)] == [None] * 4
+    lines = check_claims(only, not_measured=True)
+    assert len(lines) == 6 and all(line.endswith("| not measured |") for line in lines[2:])
+    assert "no cascade results" in lines[2] and "(c) wav2prompt_ft100" in lines[4]
+    # a cascade without the fine-tuned figure: (c) not measured rather than a KeyError
+    only["cascade"] = {"st_fr_bleu": 18.0, "asr_wer": 9.0}
+    c = [x for x in claims(only, not_measured=True) if x["claim"].startswith("(c)")][0]
+    assert c["holds"] is None and c["figures"] == ["no figure both wav2prompt_ft100 and cascade have"]
+    assert check_claims(only)[2].startswith("| (a)") and check_claims(only)[2].endswith("| yes |")

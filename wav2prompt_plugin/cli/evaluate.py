@@ -29,8 +29,11 @@ but transcription also gets its instruction-following rates (see
 evaluation/instruction_following.py), and with --paraphrases the same under a
 second wording of each task's instruction.
 
-For `wav2prompt`, each utterance also gets a confidence (confidence.py): a
-`confidence` column in the hypotheses files, and in results.json its AUROC for
+For `wav2prompt`, each utterance also gets a confidence (confidence.py) from its
+transcription under the tasks file's transcription task (the one whose target is
+--transcript-column, whatever --tasks selects; a task under that same template takes
+those transcriptions as its hypotheses, so no utterance is decoded twice under one
+template): a `confidence` column in the hypotheses files, and in results.json its AUROC for
 "the transcript has an error" (`confidence_auroc`) and the WER of the 80% most
 confident utterances (`wer_confident80`) on --manifest. `--min-confidence X`
 puts a refusal marker in place of the answer of every utterance below X, which
@@ -66,9 +69,11 @@ SPEECH_SYSTEMS = {"wav2prompt", "encoder_llm"}
 TEXT_SYSTEMS = {"text_topline", "cascade"}
 
 
-def load_tasks(path: str, names: List[str]) -> Dict[str, dict]:
-    with open(path) as f:
-        tasks = json.load(f)
+def load_tasks(path: str, names: List[str], tasks: Dict[str, dict] = None) -> Dict[str, dict]:
+    """The tasks `names` (default: all) of the tasks file, checked; `tasks`: the file's contents, if read."""
+    if tasks is None:
+        with open(path) as f:
+            tasks = json.load(f)
     for name in names or list(tasks):
         if name not in tasks:
             raise SystemExit(f"{path}: no task {name!r} (tasks: {', '.join(tasks)})")
@@ -82,6 +87,19 @@ def load_tasks(path: str, names: List[str]) -> Dict[str, dict]:
             raise SystemExit(f"{path}: task {name!r} has a label that is not a string")
         PromptTemplate(task["template"])
     return {n: tasks[n] for n in names or list(tasks)}
+
+
+def transcription_template(task_file: Dict[str, dict], selected: Dict[str, dict], column: str):
+    """The template wav2prompt's confidence is measured under: that of the task whose target is the
+    transcript column, among the selected tasks if one is, else in the whole tasks file (a model scored
+    with `--tasks st_fr` alone is judged on what it heard, not on its French); None where the file has
+    none (transcribe() then uses the model's training template)."""
+    for pool in (selected, task_file):
+        for task in pool.values():
+            if isinstance(task, dict) and task.get("target") == column and "template" in task \
+                    and not PromptTemplate(task["template"]).fields:
+                return task["template"]
+    return None
 
 
 def load_rows(path: str):
@@ -241,7 +259,7 @@ def build_generator(system, args):
     from wav2prompt_plugin.inference import LLMGenerator, Wav2PromptInference
 
     gen = dict(beam=args.beam, max_len_b=args.max_len_b, repetition_penalty=args.repetition_penalty,
-               device=args.device)
+               stop_at_newline=args.stop_at_newline, device=args.device)
     if system in SPEECH_SYSTEMS:
         if not args.checkpoint:
             raise SystemExit(f"system {system!r} needs --checkpoint")
@@ -299,21 +317,24 @@ def instruction_following(name, task_name, task, chosen, hyps, generator, system
 
 
 def evaluate(args):
-    tasks = load_tasks(args.tasks_file, args.tasks.split(",") if args.tasks else [])
+    with open(args.tasks_file) as f:
+        task_file = json.load(f)
+    tasks = load_tasks(args.tasks_file, args.tasks.split(",") if args.tasks else [], task_file)
     manifests = task_manifests(args, tasks)
     loaded = {path: load_rows(path) for path in set(manifests.values()) | ({args.manifest} - {None})}
     results = load_results(args.out)
     results.setdefault("metric_labels", {}).update(
         {f"{n}_{t['metric']}": t["label"] for n, t in tasks.items() if t.get("label")})
     args.paraphrase_templates = load_paraphrases(args.paraphrases, tasks)
-    args.transcription_template = next(
-        (t["template"] for t in tasks.values() if t["target"] == args.transcript_column), None)
+    args.transcription_template = transcription_template(task_file, tasks, args.transcript_column)
     args.following = None
     if args.train_manifest:
         train_rows, _ = load_rows(args.train_manifest)
         args.following = InstructionFollowing(train_rows, tasks, args.transcript_column)
     for system in args.systems.split(","):
-        name = args.name if system in SPEECH_SYSTEMS and args.name else system
+        # a cascade is named when it is the only system (one per ASR model: cascade_ctc, ...)
+        named = system in SPEECH_SYSTEMS or (system == "cascade" and args.systems == "cascade")
+        name = args.name if named and args.name else system
         generator = build_generator(system, args)
         system_start = time.perf_counter()
         figures, examples, following, heard_by_audio = {}, {}, {}, {}
@@ -324,7 +345,11 @@ def evaluate(args):
                 continue
             refs = [r[task["target"]] for r in chosen]
             heard = transcribed(generator, chosen, args, heard_by_audio) if system == "wav2prompt" else None
-            hyps = refuse(run_system(system, generator, chosen, task["template"], args), heard, args)
+            if heard is not None and task["template"] == args.transcription_template:
+                texts = [h["text"] for h in heard]  # transcribed() decoded them under this very template
+            else:
+                texts = run_system(system, generator, chosen, task["template"], args)
+            hyps = refuse(texts, heard, args)
             key = f"{task_name}_{task['metric']}"
             figures[key] = METRICS[task["metric"]](refs, hyps)
             if heard is not None and args.min_confidence is not None:
@@ -362,6 +387,7 @@ def evaluate(args):
             "asr_hypotheses": args.asr_hypotheses if system == "cascade" else None,
             "paraphrases": args.paraphrase_templates or None,
             "llm_path": args.llm_path, "beam": args.beam, "repetition_penalty": args.repetition_penalty,
+            "stop_at_newline": args.stop_at_newline,
             "min_confidence": args.min_confidence if system == "wav2prompt" else None,
         })
         settings.setdefault("manifests", {}).update({t: manifests[t] for t in examples})
@@ -382,7 +408,8 @@ def main(argv=None):
     parser.add_argument("--tasks", default="", help="comma-separated task names (default: all)")
     parser.add_argument("--systems", default="wav2prompt",
                         help="comma-separated: wav2prompt, encoder_llm, text_topline, cascade")
-    parser.add_argument("--name", default="", help="name for the speech system in the results (e.g. wav2prompt_ft100)")
+    parser.add_argument("--name", default="", help="name for the speech system in the results (e.g. wav2prompt_ft100), "
+                        "or for the cascade when it is the only system (e.g. cascade_ctc)")
     parser.add_argument("--asr-hypotheses", default="", help="cascade: TSV of id and hyp (ASR output per test id)")
     parser.add_argument("--train-manifest", default="",
                         help="training TSV(s): word lists and answer sets for the instruction-following rates")
@@ -394,6 +421,9 @@ def main(argv=None):
     parser.add_argument("--max-len-b", type=int, default=60)
     parser.add_argument("--repetition-penalty", type=float, default=1.0,
                         help="Hugging Face's repetition_penalty on generated tokens (paper: 1.5)")
+    parser.add_argument("--stop-at-newline", action="store_true",
+                        help="end each hypothesis at its first line break, in every system (base LLMs "
+                        "go on after a one-line answer)")
     parser.add_argument("--llm-dtype", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                         help="dtype of the LLM for text-only systems (speech systems use the checkpoint's)")
     parser.add_argument("--min-confidence", type=float, default=None, metavar="X",
