@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "recipes" / "mini" / "local" / "make_world.py"
-COLUMNS = ["id", "split", "kind", "en", "fr", "es", "intent", "answer", "context"]
+COLUMNS = ["id", "split", "kind", "en", "fr", "es", "intent", "answer", "context", "domain"]
 KINDS = {"describe", "command", "question", "context_question"}
 
 
@@ -53,7 +53,9 @@ def test_format(smoke):
     out, header, rows, raw = smoke
     assert header == COLUMNS
     assert all(len(r) == len(COLUMNS) for r in raw)
-    assert {r["split"] for r in rows} == {"train", "dev", "test"}
+    assert {(r["domain"], r["split"]) for r in rows} == {
+        ("general", "train"), ("general", "dev"), ("general", "test"),
+        ("council", "train"), ("council", "target_dev"), ("council", "target_test"), ("council_text", "train")}
     assert {r["kind"] for r in rows} == KINDS
     for r in rows:
         assert re.fullmatch(r"[a-z]+( [a-z]+)*", r["en"]), r["en"]
@@ -64,10 +66,13 @@ def test_format(smoke):
 
 
 def test_smoke_sizes(smoke):
-    counts = Counter(r["split"] for r in smoke[2])
+    counts = Counter(r["split"] for r in smoke[2] if r["domain"] == "general")
     assert 350 <= counts["train"] <= 450 and 20 <= counts["dev"] <= 40 and 30 <= counts["test"] <= 50
     test_kinds = Counter(r["kind"] for r in smoke[2] if r["split"] == "test")
     assert min(test_kinds[k] for k in KINDS) >= 8
+    target = Counter((r["domain"], r["split"]) for r in smoke[2] if r["domain"] != "general")
+    assert target == {("council", "train"): 60, ("council", "target_dev"): 8, ("council", "target_test"): 20,
+                      ("council_text", "train"): 40}
 
 
 def test_splits_disjoint(smoke):
@@ -90,6 +95,9 @@ def test_labels(smoke):
 def test_default_world(world):
     rows, facts = world.build_world(seed=1, size="default")
     rows = [dict(zip(COLUMNS, r)) for r in rows]
+    target = Counter(r["split"] for r in rows if r["domain"] == "council")
+    assert target["train"] >= 600 and 60 <= target["target_dev"] <= 100 and target["target_test"] >= 300
+    rows = [r for r in rows if r["domain"] == "general"]
     splits = Counter(r["split"] for r in rows)
     assert 2700 <= splits["train"] <= 3300 and splits["dev"] >= 100 and splits["test"] >= 250
     test_kinds = Counter(r["kind"] for r in rows if r["split"] == "test")

@@ -43,9 +43,17 @@ bf16=auto           # training forwards (LLM and speech models) under bf16 autoc
 encoder=(--conv-kernel-sizes 3,3,3)
 spec_augment="freq_mask_N=2,freq_mask_F=12,time_mask_N=2,time_mask_T=15,time_mask_p=0.2"
 stack_factor=2      # Encoder-LLM: encoder frames stacked into one LLM prompt vector (6.25 per second)
-ft_task=st_fr       # few-shot fine-tuning: the task (template and target column) of conf/tasks.json
-ft_transcript_losses=true   # fine-tuning: L_MSE and L_QUA on the transcript too (true), or L_CE alone
-ft_lr=1e-4          # fine-tuning: peak learning rate, warmed up over 10 updates, then falling linearly to ~0
+ft_task=st_fr       # few-shot fine-tuning on the target domain: the task (template and target column) of conf/tasks.json
+ft_lr=1e-4          # fine-tuning Wav2Prompt and the Encoder-LLM: peak learning rate, warmed up over 10 updates,
+                    # then falling linearly to ~0
+ft_asr_lr=2e-4      # fine-tuning the cascade's ASR on the pairs' transcripts, likewise
+# Every trained system of the table (cascade ASR, Encoder-LLM, Wav2Prompt, the ablation's pair) starts from
+# stage 4's encoder and trains the same updates (the size's, or --updates) over the same ASR data at the same
+# --max-tokens, each at its own peak learning rate (warm-up, then falling linearly to ~0), chosen on dev with
+# as many tries per system (recipes/mini/RESULTS.md, "Equal budgets")
+w2p_lr=1e-3         # Wav2Prompt and the ablation's pair
+asr_lr=2e-3         # the cascade's ASR (fairseq's s2t_transformer)
+ellm_lr=1e-3        # the Encoder-LLM
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -68,29 +76,34 @@ while [ $# -gt 0 ]; do
     --llm-free-sweep) llm_free_sweep=$2; shift 2 ;;
     --updates) updates=$2; shift 2 ;;
     --ctc-updates) ctc_updates=$2; shift 2 ;;
-    --ft-transcript-losses) ft_transcript_losses=$2; shift 2 ;;
     --ft-lr) ft_lr=$2; shift 2 ;;
+    --ft-asr-lr) ft_asr_lr=$2; shift 2 ;;
+    --ft-seeds) ft_seeds=$2; shift 2 ;;
+    --w2p-lr) w2p_lr=$2; shift 2 ;;
+    --asr-lr) asr_lr=$2; shift 2 ;;
+    --ellm-lr) ellm_lr=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 1 ;;
   esac
 done
 
 # The CTC encoder's updates (stage 4: at default size 2,000, which took Wav2Prompt's WER from 4.1 to 2.6
-# within the core's 30 minutes: recipes/mini/RESULTS.md, "The encoder's stage"), Wav2Prompt's (w2p), and
-# those of the ablation's pair (the paper's loss with and without L_MSE, the LLM at every update: as many
-# as take Wav2Prompt's time)
+# within the core's 30 minutes: recipes/mini/RESULTS.md, "The encoder's stage"), and those of every system
+# trained from it (w2p_updates: Wav2Prompt, the cascade's ASR, the Encoder-LLM, the ablation's pair)
 case "$size" in
-  smoke)   size_ctc_updates=60;   w2p_updates=80;   ablation_updates=60;   max_tokens=6000;  log_interval=5 ;;
-  default) size_ctc_updates=2000; w2p_updates=2100; ablation_updates=1400; max_tokens=12000; log_interval=20 ;;
+  smoke)   size_ctc_updates=60;   w2p_updates=80;   max_tokens=6000;  log_interval=5 ;;
+  default) size_ctc_updates=2000; w2p_updates=2100; max_tokens=12000; log_interval=20 ;;
   *) echo "unknown --size $size (smoke|default)" >&2; exit 1 ;;
 esac
 size_updates=$w2p_updates
 ctc_updates=${ctc_updates:-$size_ctc_updates}
 w2p_updates=${updates:-$w2p_updates}
-# baselines and fine-tuning: ASR vocabulary, updates, few-shot set sizes (pairs)
+# the cascade's ASR vocabulary; fine-tuning: updates (every family alike), few-shot set sizes (pairs), and
+# the seeds of each size's runs (each seed its own draw of pairs from the pool and its own training seed)
 case "$size" in
-  smoke)   asr_vocab=200; asr_updates=20;  ellm_updates=30;  ft_updates=10;  ft_sizes="20 50" ;;
-  default) asr_vocab=400; asr_updates=400; ellm_updates=400; ft_updates=120; ft_sizes="100 500" ;;
+  smoke)   asr_vocab=200; ft_updates=10;  ft_sizes="20";      size_ft_seeds="1 2" ;;
+  default) asr_vocab=400; ft_updates=120; ft_sizes="100 500"; size_ft_seeds="1 2 3" ;;
 esac
+ft_seeds=${ft_seeds:-$size_ft_seeds}
 
 # bf16 autocast trains 1.4-1.5x faster on a CPU with bf16 instructions (benchmarks/train_step.py);
 # elsewhere the recipe trains in fp32: without them bf16 is emulated and slow (the LLM, one core of an
@@ -207,22 +220,19 @@ wav2prompt() {  # wav2prompt [SAVE_DIR MSE_WEIGHT LLM_FREE_FRACTION UPDATES]: st
   fi
   decay=true fairseq_train "$save_dir" "$updates" --arch wav2prompt_tiny "${init[@]}" \
     --projector-hidden-dim "$projector_hidden" --train-template "$asr_template" --criterion wav2prompt \
-    --mse-weight "$mse" --qua-weight 1.0 --mse-type normalized --lr 1e-3 --warmup-updates 100 \
+    --mse-weight "$mse" --qua-weight 1.0 --mse-type normalized --lr "$w2p_lr" --warmup-updates 100 \
     --dropout 0.1 --llm-free-updates "$(python -c "print(round($free * $updates))")" "${aux[@]}" \
     --cos-weight "$cos_weight"
 }
 
 # The paper's ablation: Wav2Prompt without L_MSE, L_CE at every update (with no embedding term
 # an update cannot go without the LLM). Where stage 5 has an LLM-free stage, the recipe's loss with
-# L_CE at every update is trained too, so that the two differ in L_MSE alone; both take about stage
-# 5's time (ablation_updates) rather than its updates, which would be half as long again.
+# L_CE at every update is trained too, so that the two differ in L_MSE alone; both train stage 5's updates.
 ablation() {
-  local updates=$w2p_updates
   if [ "$llm_free_fraction" != 0 ]; then
-    updates=$ablation_updates
-    wav2prompt "$exp/wav2prompt_all_ce" "$mse_weight" 0 "$updates"
+    wav2prompt "$exp/wav2prompt_all_ce" "$mse_weight" 0
   fi
-  cos_weight=0 wav2prompt "$exp/wav2prompt_no_mse" 0 0 "$updates"  # no embedding term at all
+  cos_weight=0 wav2prompt "$exp/wav2prompt_no_mse" 0 0  # no embedding term at all
 }
 
 sweep_name() {  # sweep_name FRACTION: wav2prompt_lf<percent>, then _u<updates> if not the size's, _cos<w> if any
@@ -240,70 +250,136 @@ llm_free_sweep() {  # stage 5 with each share of LLM-free updates, same stage-4 
   report
 }
 
-cascade_asr() {  # fairseq's own speech_to_text task: s2t_transformer + SentencePiece, same ASR data
-  local dir=$exp/cascade
+# asr_train SAVE_DIR UPDATES PEAK_LR WARMUP [ARGS...]: the cascade's ASR, fairseq's own speech_to_text task
+# (s2t_transformer + SentencePiece) on $corpus/asr; the learning rate falls linearly to ~0 at the last update
+asr_train() {
+  local dir=$1 updates=$2 lr=$3 warmup=$4; shift 4
+  [ -f "$dir/done" ] && return 0
+  mkdir -p "$dir"
+  # (--finetune-from-model: fairseq's S2T checkpoints pickle an argparse.Namespace, which torch>=2.6 refuses by default)
+  TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 wav2prompt-train "$corpus/asr" --task speech_to_text --config-yaml config.yaml \
+    --train-subset train --valid-subset dev --seed "$seed" --arch s2t_transformer_s \
+    --encoder-layers 4 --encoder-embed-dim 256 --encoder-ffn-embed-dim 1024 --encoder-attention-heads 4 \
+    --decoder-layers 2 --decoder-embed-dim 256 --decoder-ffn-embed-dim 1024 --decoder-attention-heads 4 \
+    --conv-channels 256 "${encoder[@]}" --share-decoder-input-output-embed --dropout 0.1 \
+    --criterion label_smoothed_cross_entropy --label-smoothing 0.1 \
+    --optimizer adam --adam-betas "(0.9,0.98)" --lr "$lr" --lr-scheduler polynomial_decay \
+    --total-num-update "$updates" --end-learning-rate "${end_lr:-1e-5}" --warmup-updates "$warmup" --clip-norm 5.0 \
+    --max-tokens "$max_tokens" --max-update "$updates" --required-batch-size-multiple 1 \
+    --save-dir "$dir" --no-epoch-checkpoints --save-interval-updates 200 --keep-interval-updates 1 \
+    --validate-interval-updates 200 --validate-interval 1000 --log-format json --log-interval "$log_interval" \
+    --log-file "$dir/train.log" --num-workers 1 --cpu "$@"
+  touch "$dir/done"
+}
+
+# asr_decode DIR SUBSET: DIR/checkpoint_last.pt's beam-5 transcripts of $corpus/asr/SUBSET.tsv by utterance id,
+# in DIR/SUBSET_hyps.tsv (what wav2prompt-eval --asr-hypotheses reads)
+asr_decode() {
+  local dir=$1 subset=$2
+  [ -f "$dir/${subset}_hyps.tsv" ] && return 0
+  # fairseq's S2T checkpoints pickle an argparse.Namespace, which torch>=2.6 refuses by default
+  TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 wav2prompt-generate "$corpus/asr" --task speech_to_text \
+    --config-yaml config.yaml --gen-subset "$subset" --path "$dir/checkpoint_last.pt" --beam 5 \
+    --max-len-b 60 --max-tokens 50000 --required-batch-size-multiple 1 --cpu --scoring wer \
+    --results-path "$dir/generate"  # (fairseq drops a last batch short of the multiple, default 8)
+  tail -n 1 "$dir/generate/generate-$subset.txt"
+  python local/asr_hypotheses.py --generate-output "$dir/generate/generate-$subset.txt" \
+    --manifest "$corpus/asr/$subset.tsv" --out "$dir/${subset}_hyps.tsv"
+}
+
+cascade_asr() {  # the cascade's ASR on the ASR data, from stage 4's encoder, Wav2Prompt's updates
   [ -f "$corpus/asr/config.yaml" ] || python local/prepare_asr.py --speech "$corpus/speech" --out "$corpus/asr" \
     --vocab-size "$asr_vocab" --spec-augment "$spec_augment"
-  if [ ! -f "$dir/done" ]; then
-    local init=()
-    if [ "$init_encoder" = true ]; then init=(--load-pretrained-encoder-from "$exp/ctc/checkpoint_last.pt"); fi
-    mkdir -p "$dir"
-    wav2prompt-train "$corpus/asr" --task speech_to_text --config-yaml config.yaml \
-      --train-subset train --valid-subset dev --seed "$seed" --arch s2t_transformer_s "${init[@]}" \
-      --encoder-layers 4 --encoder-embed-dim 256 --encoder-ffn-embed-dim 1024 --encoder-attention-heads 4 \
-      --decoder-layers 2 --decoder-embed-dim 256 --decoder-ffn-embed-dim 1024 --decoder-attention-heads 4 \
-      --conv-channels 256 "${encoder[@]}" --share-decoder-input-output-embed --dropout 0.1 \
-      --criterion label_smoothed_cross_entropy --label-smoothing 0.1 \
-      --optimizer adam --adam-betas "(0.9,0.98)" --lr 2e-3 --lr-scheduler inverse_sqrt \
-      --warmup-updates 100 --clip-norm 5.0 --max-tokens "$max_tokens" --max-update "$asr_updates" \
-      --required-batch-size-multiple 1 --save-dir "$dir" --no-epoch-checkpoints \
-      --save-interval-updates 200 --keep-interval-updates 1 --validate-interval-updates 200 \
-      --validate-interval 1000 --log-format json --log-interval "$log_interval" \
-      --log-file "$dir/train.log" --num-workers 1 --cpu
-    touch "$dir/done"
-  fi
-  if [ ! -f "$dir/asr_hyps.tsv" ]; then
-    # fairseq's S2T checkpoints pickle an argparse.Namespace, which torch>=2.6 refuses by default
-    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 wav2prompt-generate "$corpus/asr" --task speech_to_text \
-      --config-yaml config.yaml --gen-subset test --path "$dir/checkpoint_last.pt" --beam 5 \
-      --max-len-b 60 --max-tokens 50000 --required-batch-size-multiple 1 --cpu --scoring wer \
-      --results-path "$dir/generate"  # (fairseq drops a last batch short of the multiple, default 8)
-    tail -n 1 "$dir/generate/generate-test.txt"
-    python local/asr_hypotheses.py --generate-output "$dir/generate/generate-test.txt" \
-      --manifest "$corpus/asr/test.tsv" --out "$dir/asr_hyps.tsv"
-  fi
+  local init=()
+  if [ "$init_encoder" = true ]; then init=(--load-pretrained-encoder-from "$exp/ctc/checkpoint_last.pt"); fi
+  asr_train "$exp/cascade" "$w2p_updates" "$asr_lr" 100 "${init[@]}"
+  asr_decode "$exp/cascade" test
+}
+
+cascade_ctc() {  # stage 4's CTC model as the cascade's ASR: its own greedy decoding, no training of its own
+  local dir=$exp/cascade_ctc
+  [ -f "$dir/test_hyps.tsv" ] || { mkdir -p "$dir" && wav2prompt-ctc-transcribe --checkpoint "$exp/ctc/checkpoint_last.pt" \
+    --manifest "$corpus/speech/test.tsv" --out "$dir/test_hyps.tsv"; }
+}
+
+cascades() {
+  cascade_asr
+  if [ "$init_encoder" = true ]; then cascade_ctc; fi
 }
 
 encoder_llm() {  # the paper's Encoder-LLM: same encoder and data, frame stacking, L_CE only
   local init=()
   if [ "$init_encoder" = true ]; then init=(--encoder-init-checkpoint "$exp/ctc/checkpoint_last.pt"); fi
-  fairseq_train "$exp/encoder_llm" "$ellm_updates" --arch encoder_llm_tiny --stack-factor "$stack_factor" \
-    "${init[@]}" --train-template "$asr_template" --criterion wav2prompt --mse-weight 0 --qua-weight 0 \
-    --lr 1e-3 --warmup-updates 100 --dropout 0.1
+  decay=true fairseq_train "$exp/encoder_llm" "$w2p_updates" --arch encoder_llm_tiny \
+    --stack-factor "$stack_factor" "${init[@]}" --train-template "$asr_template" --criterion wav2prompt \
+    --mse-weight 0 --qua-weight 0 --lr "$ellm_lr" --warmup-updates 100 --dropout 0.1
 }
 
-# Fine-tuning starts from a model whose learning rate ended near 0: a peak of 5e-4 with inverse_sqrt
-# moved E_s away from what the zero-shot prompt had right (recipes/mini/RESULTS.md, few-shot schedule).
-fewshot() {  # fine-tune Wav2Prompt and the Encoder-LLM on N (speech, $ft_task) training pairs
-  python local/make_fewshot.py --speech "$corpus/speech" --sizes "${ft_sizes// /,}" --target "$ft_target" \
-    --out "$corpus/fewshot" --seed "$seed"
-  local n w2p_losses=(--mse-weight 0 --qua-weight 0)
-  if [ "$ft_transcript_losses" = true ]; then w2p_losses=(--mse-weight "$mse_weight" --qua-weight 1.0); fi
-  local common=(--train-template "$ft_template" --target-column "$ft_target" --transcript-column tgt_text
-                --criterion wav2prompt --lr "$ft_lr" --warmup-updates 10 --dropout 0.1 --save-interval 1000)
-  for n in $ft_sizes; do
-    decay=true end_lr=1e-7 train_data=$corpus/fewshot/ft$n \
-      fairseq_train "$exp/wav2prompt_ft$n" "$ft_updates" --arch wav2prompt_tiny \
-      --projector-hidden-dim "$projector_hidden" --finetune-from-model "$exp/wav2prompt/checkpoint_last.pt" \
-      "${common[@]}" "${w2p_losses[@]}"
-    decay=true end_lr=1e-7 train_data=$corpus/fewshot/ft$n \
-      fairseq_train "$exp/encoder_llm_ft$n" "$ft_updates" --arch encoder_llm_tiny --stack-factor "$stack_factor" \
-      --finetune-from-model "$exp/encoder_llm/checkpoint_last.pt" "${common[@]}" --mse-weight 0 --qua-weight 0
+# The target domain (make_world.py's council sentences; recipes/mini/README.md): its speech in a voice and a
+# room no ASR stage hears (local/synthesize_target.py: pool, dev, test), and for each seed of ft_seeds its
+# draws of N pairs from the pool (local/make_fewshot.py). Both depend only on the world and the seeds.
+target_speech() {
+  local k
+  [ -f "$data/target/test.tsv" ] || python local/synthesize_target.py --sentences "$data/world/sentences.tsv" \
+    --out "$data/target" --seed "$seed" --jobs "$jobs"
+  for k in $ft_seeds; do
+    [ -f "$data/target_fewshot/seed$k/ft${ft_sizes##* }/train.tsv" ] || python local/make_fewshot.py \
+      --speech "$data/target" --pool pool --sizes "${ft_sizes// /,}" --target "$ft_target" \
+      --out "$data/target_fewshot/seed$k" --seed "$k"
   done
 }
 
-evaluated() {  # evaluated NAME: the evaluation already holds system NAME
-  python - "$exp/eval/results.json" "$1" <<'PY'
+asr_data() {  # asr_data NAME MANIFEST: MANIFEST in the cascade's ASR directory as NAME (absolute audio paths)
+  [ -f "$corpus/asr/$1.tsv" ] || python local/asr_manifest.py --manifest "$2" --out "$corpus/asr/$1.tsv"
+}
+
+# Few-shot on the target domain: every family fine-tuned on N (speech, French) pairs of the domain's pool, once
+# per seed (the draw and the training seed), the same updates at the same --max-tokens, each from its own
+# zero-shot model: Wav2Prompt end to end on the pairs alone with L_CE (the paper's setting), Wav2Prompt with
+# the transcripts too (L_MSE, L_QUA), the Encoder-LLM, and the cascade's ASR on the pairs' transcripts.
+# Fine-tuning starts from a model whose learning rate ended near 0: a peak of 5e-4 with inverse_sqrt moved E_s
+# away from what the zero-shot prompt had right (recipes/mini/RESULTS.md, few-shot schedule).
+fewshot() {
+  target_speech
+  local k n draw out=$exp/fewshot
+  local common=(--train-template "$ft_template" --target-column "$ft_target" --criterion wav2prompt
+                --lr "$ft_lr" --warmup-updates 10 --dropout 0.1 --save-interval 1000)
+  asr_data target_dev "$data/target/dev.tsv"
+  asr_data target_test "$data/target/test.tsv"
+  for k in $ft_seeds; do
+    for n in $ft_sizes; do
+      draw=$data/target_fewshot/seed$k/ft$n
+      seed=$k decay=true end_lr=1e-7 train_data=$draw fairseq_train "$out/wav2prompt_e2e_ft${n}_s$k" "$ft_updates" \
+        --arch wav2prompt_tiny --projector-hidden-dim "$projector_hidden" \
+        --finetune-from-model "$exp/wav2prompt/checkpoint_last.pt" "${common[@]}" --transcript-column '' \
+        --mse-weight 0 --qua-weight 0
+      seed=$k decay=true end_lr=1e-7 train_data=$draw fairseq_train "$out/wav2prompt_e2e_tr_ft${n}_s$k" \
+        "$ft_updates" --arch wav2prompt_tiny --projector-hidden-dim "$projector_hidden" \
+        --finetune-from-model "$exp/wav2prompt/checkpoint_last.pt" "${common[@]}" --transcript-column tgt_text \
+        --mse-weight "$mse_weight" --qua-weight 1.0
+      seed=$k decay=true end_lr=1e-7 train_data=$draw fairseq_train "$out/encoder_llm_e2e_ft${n}_s$k" \
+        "$ft_updates" --arch encoder_llm_tiny --stack-factor "$stack_factor" \
+        --finetune-from-model "$exp/encoder_llm/checkpoint_last.pt" "${common[@]}" --transcript-column '' \
+        --mse-weight 0 --qua-weight 0
+      # a subset named train*: fairseq's speech_to_text shuffles it and applies the training SpecAugment
+      asr_data "train_target_s${k}_ft$n" "$draw/train.tsv"
+      seed=$k end_lr=1e-7 asr_train "$out/cascade_asrft_ft${n}_s$k" "$ft_updates" "$ft_asr_lr" 10 \
+        --train-subset "train_target_s${k}_ft$n" --valid-subset target_dev \
+        --finetune-from-model "$exp/cascade/checkpoint_last.pt" --save-interval 1000
+      asr_decode "$out/cascade_asrft_ft${n}_s$k" target_test
+      asr_decode "$out/cascade_asrft_ft${n}_s$k" test
+    done
+  done
+  asr_decode "$exp/cascade" target_test
+  if [ "$init_encoder" = true ] && [ ! -f "$exp/cascade_ctc/target_test_hyps.tsv" ]; then
+    mkdir -p "$exp/cascade_ctc"
+    wav2prompt-ctc-transcribe --checkpoint "$exp/ctc/checkpoint_last.pt" --manifest "$data/target/test.tsv" \
+      --out "$exp/cascade_ctc/target_test_hyps.tsv"
+  fi
+}
+
+evaluated() {  # evaluated NAME [DIR]: the evaluation in DIR (default $exp/eval) already holds system NAME
+  python - "${2:-$exp/eval}/results.json" "$1" <<'PY'
 import json, os, sys
 path, name = sys.argv[1:]
 sys.exit(0 if os.path.exists(path) and name in json.load(open(path))["systems"] else 1)
@@ -342,14 +418,57 @@ eval_word_times() {  # Wav2Prompt's CIF word times against the known ones of loc
 evaluate() {  # every system trained so far (so that --stop-stage 5, then --stage 9 scores Wav2Prompt)
   local n
   eval_system text_topline text_topline
-  eval_trained cascade cascade "$exp/cascade/asr_hyps.tsv" --asr-hypotheses "$exp/cascade/asr_hyps.tsv"
-  for n in encoder_llm wav2prompt wav2prompt_no_mse wav2prompt_all_ce \
-           $(for k in $ft_sizes; do echo encoder_llm_ft$k wav2prompt_ft$k; done); do
+  eval_trained cascade cascade "$exp/cascade/test_hyps.tsv" --asr-hypotheses "$exp/cascade/test_hyps.tsv"
+  eval_trained cascade_ctc cascade "$exp/cascade_ctc/test_hyps.tsv" --asr-hypotheses "$exp/cascade_ctc/test_hyps.tsv"
+  for n in encoder_llm wav2prompt wav2prompt_no_mse wav2prompt_all_ce; do
     eval_trained "$n" "$(case $n in encoder_llm*) echo encoder_llm ;; *) echo wav2prompt ;; esac)" \
       "$exp/$n/checkpoint_last.pt" --checkpoint "$exp/$n/checkpoint_last.pt" \
       $([ "$n" = wav2prompt ] && echo --timestamps)  # what the LLM read, and when: the report's pictures
   done
   if [ -f "$exp/wav2prompt/checkpoint_last.pt" ]; then eval_conditions; eval_word_times; fi
+  eval_fewshot
+}
+
+# eval_target NAME SYSTEM [ARGS...]: NAME in $exp/eval_fewshot, transcription and En->Fr of the target domain's
+# test set (local/fewshot_report.py reads them)
+eval_target() {
+  local name=$1 system=$2; shift 2
+  evaluated "$name" "$exp/eval_fewshot" || wav2prompt-eval --llm-path "$exp/llm" \
+    --manifest "$data/target/test.tsv" --tasks-file "$tasks" --tasks "asr,$ft_task" --systems "$system" \
+    --name "$name" --out "$exp/eval_fewshot" "$@"
+}
+
+eval_fewshot() {  # every system on the target domain, zero-shot; each fine-tuned one on the original split too
+  local name system original=$corpus/speech/test.tsv
+  [ -f "$data/target/test.tsv" ] || { log "not evaluating on the target domain: no $data/target/test.tsv yet"; return 0; }
+  eval_target text_topline text_topline
+  for name in cascade cascade_ctc; do
+    if [ -f "$exp/$name/target_test_hyps.tsv" ]; then
+      eval_target "$name" cascade --asr-hypotheses "$exp/$name/target_test_hyps.tsv"
+    fi
+  done
+  for name in wav2prompt encoder_llm; do
+    if [ -f "$exp/$name/checkpoint_last.pt" ]; then
+      eval_target "$name" "$name" --checkpoint "$exp/$name/checkpoint_last.pt"
+    fi
+  done
+  # fine-tuned: the target tasks, and what the model keeps of the original split's others
+  local kept=(--tasks "asr,$ft_task,st_es,intent,sqa,sqqa" --task-manifest "st_es=$original"
+              --task-manifest "intent=$original" --task-manifest "sqa=$original" --task-manifest "sqqa=$original")
+  for name in $(ls "$exp/fewshot" 2>/dev/null); do
+    [ -f "$exp/fewshot/$name/done" ] || continue
+    evaluated "$name" "$exp/eval_fewshot" && continue
+    case $name in
+      cascade_asrft_*)  # its ASR's transcripts of both test sets, by id
+        { cat "$exp/fewshot/$name/target_test_hyps.tsv"; tail -n +2 "$exp/fewshot/$name/test_hyps.tsv"; } \
+          > "$exp/fewshot/$name/hyps.tsv"
+        system=cascade; set -- --asr-hypotheses "$exp/fewshot/$name/hyps.tsv" ;;
+      encoder_llm*) system=encoder_llm; set -- --checkpoint "$exp/fewshot/$name/checkpoint_last.pt" ;;
+      *) system=wav2prompt; set -- --checkpoint "$exp/fewshot/$name/checkpoint_last.pt" ;;
+    esac
+    wav2prompt-eval --llm-path "$exp/llm" --systems "$system" --name "$name" --manifest "$data/target/test.tsv" \
+      --tasks-file "$tasks" "${kept[@]}" --out "$exp/eval_fewshot" "$@"
+  done
 }
 
 report() {
@@ -389,7 +508,7 @@ else
   speech_stages
 fi
 run_stage 5 wav2prompt wav2prompt
-run_stage 6 cascade_asr cascade_asr
+run_stage 6 cascade_asr cascades
 run_stage 7 encoder_llm encoder_llm
 run_stage 8 ablation ablation
 run_stage 9 fewshot fewshot

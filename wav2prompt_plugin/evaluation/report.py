@@ -7,7 +7,7 @@ import json
 import os
 from typing import Dict
 
-SYSTEM_ORDER = ("text_topline", "cascade", "encoder_llm", "wav2prompt")
+SYSTEM_ORDER = ("text_topline", "cascade_ctc", "cascade", "encoder_llm", "wav2prompt")
 # the plugin's own figures; a task's figure is labelled by its tasks file ("label"), else by its metric
 METRIC_NAMES = {
     "cif_len_exact": "CIF length exact (%)",

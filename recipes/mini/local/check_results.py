@@ -13,6 +13,7 @@ METRICS = ["asr_wer", "st_fr_bleu", "st_es_bleu", "intent_acc", "sqa_acc", "sqqa
 SYSTEMS = {
     "text_topline": METRICS,
     "cascade": METRICS,
+    "cascade_ctc": METRICS,
     "encoder_llm": METRICS,
     "wav2prompt": METRICS + ["cif_len_exact", "cif_len_within1", "prompt_token_acc_aligned"],
     "wav2prompt_no_mse": METRICS + ["cif_len_exact", "cif_len_within1", "prompt_token_acc_aligned"],
@@ -20,7 +21,10 @@ SYSTEMS = {
 }
 # what each trained Wav2Prompt's training computed (wav2prompt_plugin/evaluation/training_cost.py)
 TRAINING = ["llm_train_positions", "llm_free_fraction", "train_flops_llm", "train_flops_other", "train_seconds"]
-FINE_TUNED = ("encoder_llm", "wav2prompt")  # each also as <system>_ft<N>, for two sizes N
+# the few-shot table on the target domain (local/fewshot_report.py): zero-shot systems, fine-tuned families
+ZERO_SHOT = ("text_topline", "cascade_ctc", "cascade", "wav2prompt", "encoder_llm")
+FINE_TUNED = ("cascade_asrft", "wav2prompt_e2e", "wav2prompt_e2e_tr", "encoder_llm_e2e")
+KEPT = ("original_st_es_bleu", "original_intent_acc", "original_sqa_acc", "original_sqqa_acc")
 FOLLOWING = ["follows", "transcript_leak", "follows_paraphrased", "transcript_leak_paraphrased"]
 STAGES = ["1. world", "2. llm", "3. speech", "4. encoder_init", "5. wav2prompt", "6. cascade_asr",
           "7. encoder_llm", "8. ablation", "9. fewshot", "10. evaluate"]
@@ -33,12 +37,18 @@ def in_range(value, name, upper=100.0, lower=0.0):
 def check(exp: str):
     with open(os.path.join(exp, "results.json")) as f:
         results = json.load(f)
-    systems = dict(SYSTEMS)
-    for base in FINE_TUNED:
-        tuned = sorted(n for n in results["systems"] if n.startswith(base + "_ft") and n[len(base) + 3:].isdigit())
-        assert len(tuned) == 2, (base, tuned)
-        systems.update({n: SYSTEMS[base] for n in tuned})
-    for system, metrics in systems.items():
+    fewshot = results["fewshot"]
+    for family in ZERO_SHOT:
+        in_range(fewshot[family]["0"]["st_fr_bleu"]["mean"], (family, "target st_fr_bleu"))
+    for family in FINE_TUNED:
+        sizes = [pairs for pairs in fewshot[family] if pairs != "0"]
+        assert sizes, (family, "no fine-tuned size")
+        for pairs in sizes:
+            for metric in ("st_fr_bleu", "asr_wer") + KEPT:
+                figure = fewshot[family][pairs][metric]
+                assert len(figure["seeds"]) >= 2 and figure["sd"] is not None, (family, pairs, metric, figure)
+                in_range(figure["mean"], (family, pairs, metric), math.inf)
+    for system, metrics in SYSTEMS.items():
         figures = results["systems"][system]
         for metric in metrics:
             upper = 100.0 if metric not in ("asr_wer", "prompt_positions_per_second") else math.inf
@@ -78,11 +88,16 @@ def check(exp: str):
     assert set(STAGES) <= set(results["stage_seconds"]), results["stage_seconds"]
     assert results["parameters"] and os.path.isfile(os.path.join(exp, results["training_curves"]))
     in_range(results["sqa_kind_only_acc"], "sqa_kind_only_acc")
+    budgets = results["budgets"]  # every system trains stage 5's updates from stage 4's encoder
+    trained = ["cascade", "encoder_llm", "wav2prompt", "wav2prompt_all_ce", "wav2prompt_no_mse"]
+    assert len({budgets[n]["updates"] for n in trained}) == 1, {n: budgets[n]["updates"] for n in trained}
+    assert len({budgets[n]["max_tokens"] for n in trained}) == 1, {n: budgets[n]["max_tokens"] for n in trained}
+    assert budgets["cascade_ctc"]["updates"] == 0 and budgets["cascade"]["llm_train_positions"] == 0
     with open(os.path.join(exp, "results.md")) as f:
         text = f.read()
     assert "| (d) without L_MSE" in text, "claim (d) missing"
     assert "(`sqa_kind_only_acc`" in text, "QA with context's kind-only chance missing"
-    for heading in ("| metric |", "## Other voices and noise", "## Word times from CIF", "## What the LLM read", "## Instruction following", "## Stage times", "## Parameters",
+    for heading in ("| metric |", "## Other voices and noise", "## Word times from CIF", "## What the LLM read", "## What each system trained", "## Few-shot on the target domain", "## Instruction following", "## Stage times", "## Parameters",
                     "## Training curves", "## Example outputs"):
         assert heading in text, heading
 

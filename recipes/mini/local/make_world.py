@@ -11,12 +11,21 @@ out of it, one per zero-shot task of the paper:
 * question           "where does tom live", answered from memory (facts.tsv)
 * context_question   "what colour is the box of sara", answered from a passage
 
+A target domain, a council ("the members of the regional council vote against the annual
+budget", "the debate on pensions begins on monday"), has words and constructions of its own,
+none in the general world: the miniature's Europarl-ST beside its LibriSpeech.  Its sentences
+(kind describe, domain "council") split into a pool (split "train": the LLM learns their
+text, few-shot pairs are drawn from them), "target_dev" and "target_test"; more of its text
+(domain "council_text", split "train") is for the LLM alone, as a real LLM knows a domain from
+far more text than a few-shot pool holds.  No ASR stage ever hears the council (synthesize.py
+speaks the general domain only, synthesize_target.py the council's pool, dev and test).
+
 French and Spanish follow fixed rules: gender and number agreement, French sizes
 before the noun and colours after it, Spanish colour then size after the noun.
 Words are chosen so that French needs no elision beyond the set phrases
 "s'il te plaît" and "aujourd'hui".  The output is a pure function of --seed and --size.
 
-Writes DIR/sentences.tsv (id split kind en fr es intent answer context) and
+Writes DIR/sentences.tsv (id split kind en fr es intent answer context domain) and
 DIR/facts.tsv (English statements, one a line, each fact in several wordings).
 """
 import argparse
@@ -26,7 +35,7 @@ import random
 import re
 from collections import Counter, namedtuple
 
-HEADER = ("id", "split", "kind", "en", "fr", "es", "intent", "answer", "context")
+HEADER = ("id", "split", "kind", "en", "fr", "es", "intent", "answer", "context", "domain")
 KINDS = ("describe", "command", "question", "context_question")
 SPLITS = ("train", "dev", "test")
 # Rows per split, in the order of KINDS; test has enough of every kind to score it.
@@ -38,6 +47,15 @@ COUNTS = {
     "default": {"train": (1200, 750, 638, 600), "dev": (60, 38, 22, 30),
                 "test": (105, 75, 60, 60)},
 }
+
+# The target domain's rows per split of its sentences: the pool (text the LLM learns, few-shot pairs;
+# split "train"), dev and test (splits "target_dev", "target_test": out of every general consumer),
+# and text the LLM alone learns (domain "council_text", split "train").  Default: with the text,
+# the LLM sees 2,000 council sentences (the general world's describe: 1,200 + 3,000 fresh).
+TARGET_COUNTS = {"smoke": {"train": 60, "dev": 8, "test": 20, "text": 40},
+                 "default": {"train": 700, "dev": 80, "test": 320, "text": 1300}}
+TARGET_SPLITS = {"train": "train", "dev": "target_dev", "test": "target_test"}
+TARGET_ROLES = {"train": "pool", "dev": "dev", "test": "test"}  # in the ids: council-pool-00001
 
 Noun = namedtuple("Noun", "en en_pl fr fr_g es es_g cls")
 Adj = namedtuple("Adj", "en fr_m fr_f es")
@@ -508,6 +526,281 @@ def context_question(rng):
 
     return passage_question(rng, distractor)
 
+# ---------------------------------------------------------------- the target domain
+# A council, the miniature's Europarl-ST: bodies and office holders debate, vote on and pass texts
+# about public matters.  Its words are none of the general world's (so none of the ASR data's) but
+# the function words ("the", "of", "on", "is", "that"...).  French: as above, no noun and no adjective
+# before a noun starts with a vowel where "le", "la" or "de" would elide, and no construction puts
+# "de", "ne" or "que" before a vowel; "de le" and "de les" contract to "du" and "des", Spanish "de el"
+# to "del" (contract).
+
+Phrase = namedtuple("Phrase", "en fr es fr_g es_g plural")
+# bodies: "adj" marks those a body adjective describes ("the regional council")
+BODIES = table("""
+committee|committees|comité|m|comité|m|; council|councils|conseil|m|consejo|m|adj
+parliament|parliaments|parlement|m|parlamento|m|adj; government|governments|gouvernement|m|gobierno|m|adj
+senate|senates|sénat|m|senado|m|adj; delegation|delegations|délégation|f|delegación|f|
+party|parties|parti|m|partido|m|; commission|commissions|commission|f|comisión|f|adj""", Noun)
+OFFICIALS = table("""
+minister|ministers|ministre|m|ministro|m|; president|presidents|président|m|presidente|m|
+mayor|mayors|maire|m|alcalde|m|; senator|senators|sénateur|m|senador|m|
+deputy|deputies|député|m|diputado|m|; member|members|membre|m|miembro|m|
+commissioner|commissioners|commissaire|m|comisario|m|; secretary|secretaries|secrétaire|m|secretario|m|
+rapporteur|rapporteurs|rapporteur|m|ponente|m|""", Noun)
+# "the minister of health", "the health committee"
+PORTFOLIOS = table("""
+health|de la santé|de sanidad; finance|des finances|de hacienda; justice|de la justice|de justicia
+defence|de la défense|de defensa; culture|de la culture|de cultura; trade|du commerce|de comercio
+transport|des transports|de transportes; fisheries|de la pêche|de pesca; housing|du logement|de vivienda
+labour|du travail|de trabajo; security|de la sécurité|de seguridad; tourism|du tourisme|de turismo""")
+BODY_ADJS = table("""
+national|national|nationale|nacional; regional|régional|régionale|regional; local|local|locale|local
+federal|fédéral|fédérale|federal; provincial|provincial|provinciale|provincial""", Adj)
+# texts, with the preposition of their topic ("the budget for schools", "the law on pensions")
+Document = namedtuple("Document", "en en_pl fr fr_g es es_g prep")
+DOCUMENTS = table("""
+budget|budgets|budget|m|presupuesto|m|for; proposal|proposals|proposition|f|propuesta|f|on
+law|laws|loi|f|ley|f|on; report|reports|rapport|m|informe|m|on; plan|plans|plan|m|plan|m|for
+treaty|treaties|traité|m|tratado|m|on; motion|motions|motion|f|moción|f|on
+reform|reforms|réforme|f|reforma|f|of; decree|decrees|décret|m|decreto|m|on
+resolution|resolutions|résolution|f|resolución|f|on; strategy|strategies|stratégie|f|estrategia|f|for
+directive|directives|directive|f|directiva|f|on""", Document)
+PREPOSITIONS = {"on": ("on", "sur", "sobre"), "for": ("for", "pour", "para"), "of": ("of", "de", "de")}
+DOCUMENT_ADJS = table("""
+annual|annuel|annuelle|anual; final|final|finale|final; provisional|provisoire|provisoire|provisional
+controversial|controversé|controversée|controvertido; ambitious|ambitieux|ambitieuse|ambicioso
+modest|modeste|modeste|modesto""", Adj)
+# topics: English bare, French and Spanish with their article
+TOPICS = table("""
+schools|les écoles|las escuelas; hospitals|les hôpitaux|los hospitales; taxes|les impôts|los impuestos
+pensions|les retraites|las pensiones; roads|les routes|las carreteras; housing|le logement|la vivienda
+fishing|la pêche|la pesca; tourism|le tourisme|el turismo; prisons|les prisons|las cárceles
+railways|les chemins de fer|los ferrocarriles; borders|les frontières|las fronteras
+wages|les salaires|los salarios; research|la recherche|la investigación
+migration|la migration|la migración; ports|les ports|los puertos; rents|les loyers|los alquileres
+medicines|les médicaments|los medicamentos; banks|les banques|los bancos
+pollution|la pollution|la contaminación; public transport|les transports publics|el transporte público""")
+CouncilVerb = namedtuple("CouncilVerb", "en en_pl en_pp fr fr_pl fr_inf fr_pp es es_pl es_inf es_pp")
+COUNCIL_VERBS = table("""
+approves|approve|approved|approuve|approuvent|approuver|approuvé|aprueba|aprueban|aprobar|aprobado
+rejects|reject|rejected|rejette|rejettent|rejeter|rejeté|rechaza|rechazan|rechazar|rechazado
+adopts|adopt|adopted|adopte|adoptent|adopter|adopté|adopta|adoptan|adoptar|adoptado
+discusses|discuss|discussed|discute|discutent|discuter|discuté|discute|discuten|discutir|discutido
+reviews|review|reviewed|examine|examinent|examiner|examiné|examina|examinan|examinar|examinado
+supports|support|supported|soutient|soutiennent|soutenir|soutenu|apoya|apoyan|apoyar|apoyado
+criticizes|criticize|criticized|critique|critiquent|critiquer|critiqué|critica|critican|criticar|criticado
+presents|present|presented|présente|présentent|présenter|présenté|presenta|presentan|presentar|presentado
+amends|amend|amended|modifie|modifient|modifier|modifié|modifica|modifican|modificar|modificado
+signs|sign|signed|signe|signent|signer|signé|firma|firman|firmar|firmado
+postpones|postpone|postponed|reporte|reportent|reporter|reporté|aplaza|aplazan|aplazar|aplazado
+publishes|publish|published|publie|publient|publier|publié|publica|publican|publicar|publicado
+defends|defend|defended|défend|défendent|défendre|défendu|defiende|defienden|defender|defendido
+announces|announce|announced|annonce|annoncent|annoncer|annoncé|anuncia|anuncian|anunciar|anunciado
+ratifies|ratify|ratified|ratifie|ratifient|ratifier|ratifié|ratifica|ratifican|ratificar|ratificado
+blocks|block|blocked|bloque|bloquent|bloquer|bloqué|bloquea|bloquean|bloquear|bloqueado
+prepares|prepare|prepared|prépare|préparent|préparer|préparé|prepara|preparan|preparar|preparado
+withdraws|withdraw|withdrawn|retire|retirent|retirer|retiré|retira|retiran|retirar|retirado""", CouncilVerb)
+# modal + infinitive: (en singular, en plural, fr singular, fr plural, es singular, es plural)
+MODALS = table("""
+must|must|doit|doivent|debe|deben; hopes to|hope to|espère|espèrent|espera|esperan
+cannot|cannot|ne peut pas|ne peuvent pas|no puede|no pueden""")
+# meetings, and what happens to them: (en, fr, es) of the predicate, "pp" for a participle
+EVENTS = table("debate|debates|débat|m|debate|m|; vote|votes|vote|m|votación|f|; "
+               "meeting|meetings|réunion|f|reunión|f|", Noun)
+EVENT_PREDICATES = table("""
+begins|commence|empieza; ends|se termine|termina; takes place|a lieu|tiene lugar; is postponed|pp|pp""")
+COUNCIL_TIMES = table("""
+this week|cette semaine|esta semana; next week|la semaine prochaine|la próxima semana
+this year|cette année|este año; next month|le mois prochain|el próximo mes; on monday|lundi|el lunes
+on tuesday|mardi|el martes; on wednesday|mercredi|el miércoles; on thursday|jeudi|el jueves
+on friday|vendredi|el viernes; before the elections|avant les élections|antes de las elecciones
+after the elections|après les élections|después de las elecciones; in the spring|au printemps|en primavera
+in the autumn|en automne|en otoño; at the next session|à la prochaine session|en la próxima sesión""")
+POSTPONED = next(v for v in COUNCIL_VERBS if v.en == "postpones")
+
+
+def contract(fr, es):
+    """French "de le" / "de les" and Spanish "de el" as written."""
+    fr = re.sub(r"\bde les\b", "des", re.sub(r"\bde le\b", "du", fr))
+    return fr, re.sub(r"\bde el\b", "del", es)
+
+
+def phrase(en, fr, es, fr_g="m", es_g="m", plural=False):
+    return Phrase(en, *contract(fr, es), fr_g, es_g, plural)
+
+
+def topic_phrase(prep, topic):
+    """'on pensions', 'sur les retraites', 'sobre las pensiones'."""
+    return tuple(f"{p} {t}" for p, t in zip(PREPOSITIONS[prep], topic))
+
+
+def body_phrase(body, adj=None, portfolio=None):
+    """'the regional council', 'the health committee'."""
+    en = " ".join(["the"] + ([adj.en] if adj else []) + ([portfolio[0]] if portfolio else []) + [body.en])
+    fr = [fr_article(body.fr_g), body.fr] + ([fr_adj(adj, body.fr_g, False)] if adj else [])
+    es = [es_article(body.es_g), body.es] + ([es_adj(adj, body.es_g, False)] if adj else [])
+    if portfolio:
+        fr, es = fr + [portfolio[1]], es + [portfolio[2]]
+    return phrase(en, " ".join(fr), " ".join(es), body.fr_g, body.es_g)
+
+
+def official_phrase(official, plural=False, portfolio=None, body=None):
+    """'the minister of health', 'the members of the regional council', 'the senators'."""
+    en = f"the {official.en_pl if plural else official.en}"
+    fr = f"{fr_article(official.fr_g, plural)} {fr_plural(official.fr) if plural else official.fr}"
+    es = f"{es_article(official.es_g, plural)} {es_plural(official.es) if plural else official.es}"
+    if portfolio:
+        en, fr, es = f"{en} of {portfolio[0]}", f"{fr} {portfolio[1]}", f"{es} {portfolio[2]}"
+    elif body:
+        en, fr, es = f"{en} of {body.en}", f"{fr} de {body.fr}", f"{es} de {body.es}"
+    return phrase(en, fr, es, official.fr_g, official.es_g, plural)
+
+
+def document_phrase(doc, definite=True, plural=False, adj=None, topic=None):
+    """'the annual budget for schools', 'a proposal on pensions', 'the laws'."""
+    words = ([adj.en] if adj else []) + [doc.en_pl if plural else doc.en]
+    if definite:
+        dets = ("the", fr_article(doc.fr_g, plural), es_article(doc.es_g, plural))
+    else:
+        dets = (en_article(words[0]), "une" if doc.fr_g == "f" else "un", "una" if doc.es_g == "f" else "un")
+    fr = [dets[1], fr_plural(doc.fr) if plural else doc.fr] + ([fr_adj(adj, doc.fr_g, plural)] if adj else [])
+    es = [dets[2], es_plural(doc.es) if plural else doc.es] + ([es_adj(adj, doc.es_g, plural)] if adj else [])
+    parts = [[dets[0]] + words, fr, es]
+    if topic:
+        parts = [p + [t] for p, t in zip(parts, topic_phrase(doc.prep, topic))]
+    return phrase(*(" ".join(p) for p in parts), doc.fr_g, doc.es_g, plural)
+
+
+def fr_participle(word, gender, plural):
+    return word + ("e" if gender == "f" else "") + ("s" if plural else "")
+
+
+def es_participle(word, gender, plural):
+    return (word[:-1] + "a" if gender == "f" else word) + ("s" if plural else "")
+
+
+def sentence(*parts):
+    """(en, fr, es) of phrases and (en, fr, es) triples, joined word by word, contracted."""
+    joined = [" ".join(p[i] for p in parts if p[i]) for i in range(3)]
+    return (joined[0],) + contract(*joined[1:])
+
+
+def active(subj, verb, obj, time=("", "", "")):
+    """'the regional council approves the annual budget this week'."""
+    forms = (verb.en_pl, verb.fr_pl, verb.es_pl) if subj.plural else (verb.en, verb.fr, verb.es)
+    return sentence(subj, forms, obj, time)
+
+
+def passive(obj, verb, agent, time=("", "", "")):
+    """'the proposals on pensions are rejected by the senate on monday'."""
+    aux = ("are", "sont", "son") if obj.plural else ("is", "est", "es")
+    pp = (verb.en_pp, fr_participle(verb.fr_pp, obj.fr_g, obj.plural), es_participle(verb.es_pp, obj.es_g, obj.plural))
+    by = tuple(f"{b} {a}" for b, a in zip(("by", "par", "por"), agent[:3]))
+    return sentence(obj, aux, pp, by, time)
+
+
+def vote(subj, against, obj, time=("", "", "")):
+    """'the members vote against the proposal' (French contre/pour, Spanish en contra de/a favor de)."""
+    en = ("votes", "vote")[subj.plural] + (" against" if against else " for")
+    fr = ("vote", "votent")[subj.plural] + (" contre" if against else " pour")
+    es = ("vota", "votan")[subj.plural] + (" en contra de" if against else " a favor de")
+    return sentence(subj, (en, fr, es), obj, time)
+
+
+def event(name, about, predicate, time=("", "", "")):
+    """'the debate on schools begins on monday', 'the meeting on the budget is postponed'.
+    `about` is a topic or a document phrase."""
+    words = [(f"the {name.en}", f"{fr_article(name.fr_g)} {name.fr}", f"{es_article(name.es_g)} {name.es}"),
+             topic_phrase("on", about)]
+    if predicate[1] == "pp":
+        predicate = (predicate[0], "est " + fr_participle(POSTPONED.fr_pp, name.fr_g, False),
+                     "es " + es_participle(POSTPONED.es_pp, name.es_g, False))
+    return sentence(*words, predicate, time)
+
+
+def modal(subj, mod, verb, obj, time=("", "", "")):
+    """'the government must approve the budget', 'the council cannot sign the treaty'."""
+    forms = mod[1::2] if subj.plural else mod[0::2]
+    return sentence(subj, forms, (verb.en_pl, verb.fr_inf, verb.es_inf), obj, time)
+
+
+def reported(subj, clause):
+    """'the minister of health says that the government supports the reform of pensions'."""
+    says = ("say that", "disent que", "dicen que") if subj.plural else ("says that", "dit que", "dice que")
+    return sentence(subj, says, clause)
+
+
+def council_body(rng):
+    body = rng.choice(BODIES)
+    if body.en == "committee":
+        return body_phrase(body, portfolio=rng.choice(PORTFOLIOS) if rng.random() < 0.7 else None)
+    return body_phrase(body, adj=rng.choice(BODY_ADJS) if body.cls and rng.random() < 0.5 else None)
+
+
+def council_subject(rng):
+    """A body or office holder(s): 'the regional council', 'the minister of health', 'the members of the senate'."""
+    if rng.random() < 0.4:
+        return council_body(rng)
+    official = rng.choice(OFFICIALS)
+    plural = official.en == "member" or (official.en not in ("president", "mayor") and rng.random() < 0.3)
+    if official.en in ("minister", "commissioner") and not plural and rng.random() < 0.7:
+        return official_phrase(official, portfolio=rng.choice(PORTFOLIOS))
+    if official.en in ("member", "president", "secretary") and rng.random() < 0.8:
+        return official_phrase(official, plural, body=council_body(rng))
+    return official_phrase(official, plural)
+
+
+def council_document(rng, definite=True, plural=None, topic=True):
+    plural = rng.random() < 0.15 if plural is None else plural
+    return document_phrase(rng.choice(DOCUMENTS), definite, plural,
+                           rng.choice(DOCUMENT_ADJS) if rng.random() < 0.35 else None,
+                           rng.choice(TOPICS) if topic and rng.random() < 0.5 else None)
+
+
+def council_time(rng, share):
+    return rng.choice(COUNCIL_TIMES) if rng.random() < share else ("", "", "")
+
+
+def council(rng):
+    """A row (en, fr, es, intent, answer, context) of the target domain: one of six constructions."""
+    r = rng.random()
+    if r < 0.25:
+        row = active(council_subject(rng), rng.choice(COUNCIL_VERBS),
+                     council_document(rng, definite=rng.random() < 0.75), council_time(rng, 0.4))
+    elif r < 0.42:
+        row = passive(council_document(rng), rng.choice(COUNCIL_VERBS), council_subject(rng), council_time(rng, 0.4))
+    elif r < 0.59:
+        row = vote(council_subject(rng), rng.random() < 0.5, council_document(rng), council_time(rng, 0.3))
+    elif r < 0.74:
+        predicate = rng.choice(EVENT_PREDICATES)
+        about = rng.choice(TOPICS) if rng.random() < 0.6 else council_document(rng, plural=False, topic=False)
+        row = event(rng.choice(EVENTS), about, predicate, council_time(rng, 0.0 if predicate[1] == "pp" else 1.0))
+    elif r < 0.89:
+        row = modal(council_subject(rng), rng.choice(MODALS), rng.choice(COUNCIL_VERBS),
+                    council_document(rng), council_time(rng, 0.3))
+    else:
+        clause = (active(council_subject(rng), rng.choice(COUNCIL_VERBS), council_document(rng)) if rng.random() < 0.5
+                  else vote(council_subject(rng), rng.random() < 0.5, council_document(rng)))
+        row = reported(council_subject(rng), clause)
+    return row + ("", "", "")
+
+
+# function words: the only English words the council may share with the general world
+FUNCTION_WORDS = set("the a an of on for in at by is are that to this next before after".split())
+
+
+def council_words():
+    """The English words of the target domain that are not function words: none is the general world's."""
+    tables = [BODIES, OFFICIALS, DOCUMENTS, EVENTS]
+    words = {w for t in tables for n in t for w in (n.en, n.en_pl)}
+    words |= {w for t in (PORTFOLIOS, TOPICS, COUNCIL_TIMES, EVENT_PREDICATES) for r in t for w in r[0].split()}
+    words |= {w for m in MODALS for w in f"{m[0]} {m[1]}".split()}
+    words |= {a.en for a in BODY_ADJS + DOCUMENT_ADJS}
+    words |= {w for v in COUNCIL_VERBS for w in (v.en, v.en_pl, v.en_pp)}
+    words |= {"votes", "vote", "against", "says", "say"}
+    return words - FUNCTION_WORDS
+
+
 # ---------------------------------------------------------------- splits and output
 
 
@@ -547,8 +840,16 @@ def build_world(seed=1, size="default"):
               "describe": sample_unique(rng, describe, counts["describe"], used)}
     rows = []
     for split in SPLITS:
-        split_rows = [(split, kind) + r for kind in KINDS for r in picked[kind][split]]
+        split_rows = [(split, kind) + r + ("general",) for kind in KINDS for r in picked[kind][split]]
         rows += [(f"{split}-{i:05d}",) + r for i, r in enumerate(split_rows, 1)]
+    # its own generator: the general world's rows are the same with or without the target domain
+    rng, counts = random.Random(f"{seed}/council"), TARGET_COUNTS[size]
+    target = sample_unique(rng, council, {s: counts[s] for s in SPLITS}, used)
+    for split in SPLITS:
+        rows += [(f"council-{TARGET_ROLES[split]}-{i:05d}", TARGET_SPLITS[split], "describe") + r + ("council",)
+                 for i, r in enumerate(target[split], 1)]
+    text = sample_unique(rng, council, {"train": counts["text"], "dev": 0, "test": 0}, used)["train"]
+    rows += [(f"council-text-{i:05d}", "train", "describe") + r + ("council_text",) for i, r in enumerate(text, 1)]
     check(rows)
     return rows, [s for f in facts for s in fact_statements(*f)]
 
@@ -570,6 +871,8 @@ def write_tsv(path, header, rows):
 
 
 def summary(rows, facts):
+    target, n_text = [r for r in rows if r[9].startswith("council")], sum(r[9] == "council_text" for r in rows)
+    rows = [r for r in rows if r[9] == "general"]
     counts, width = Counter((r[1], r[2]) for r in rows), max(map(len, KINDS))
     lines = [" " * 6 + " ".join(k.rjust(width) for k in KINDS + ("total",))]
     for split in SPLITS:
@@ -580,6 +883,11 @@ def summary(rows, facts):
     lines.append(f"vocabulary: en {vocab[0]} words ({len(english)} with facts and contexts), "
                  f"fr {vocab[1]}, es {vocab[2]}")
     lines.append(f"fact statements: {len(facts)}, intents: {len({r[6] for r in rows if r[6]})}")
+    splits, words = Counter(r[1] for r in target), {w for r in target for w in r[3].split()}
+    lines.append(f"target domain (council): pool {splits['train'] - n_text}, dev {splits['target_dev']}, "
+                 f"test {splits['target_test']}, text only {n_text}; en {len(words)} words "
+                 f"({len(words & council_words())} of its own), fr {len({w for r in target for w in r[4].split()})}, "
+                 f"es {len({w for r in target for w in r[5].split()})}")
     return "\n".join(lines)
 
 

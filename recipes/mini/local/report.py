@@ -12,11 +12,13 @@ import os
 import torch
 from safetensors.torch import load_file
 
+from fewshot_report import TUNED, fewshot_section
 from make_conditions import CONDITIONS
 from paper_claims import check_claims, task_metrics
 from wav2prompt_plugin.confidence import auroc
 from wav2prompt_plugin.evaluation.metrics import word_error_rate
 from wav2prompt_plugin.evaluation.report import load_results, metrics_table, save_results, wall_seconds
+from wav2prompt_plugin.evaluation.training_cost import run_budget
 from wav2prompt_plugin.evaluation.training_curves import plot_experiment_curves
 
 CURVES = {"ctc": ["ctc", "cif_align"],
@@ -177,6 +179,49 @@ def explained_examples(exp: str, results: dict) -> list:
     return lines
 
 
+# every system of the table but the topline, with the run it trained in ("": none of its own)
+BUDGETED = {"ctc": "stage 4's CTC encoder, the initialisation of every system below",
+            "cascade_ctc": "cascade, stage 4's CTC model as its ASR", "cascade": "cascade, its ASR (s2t_transformer)",
+            "encoder_llm": "Encoder-LLM", "wav2prompt": "Wav2Prompt",
+            "wav2prompt_all_ce": "Wav2Prompt, L_CE at every update", "wav2prompt_no_mse": "Wav2Prompt without L_MSE"}
+
+
+def budgets_section(exp: str, results: dict) -> list:
+    """Markdown lines: what each trained system spent (evaluation/training_cost.run_budget); into
+    `results["budgets"]`."""
+    budgets = {}
+    for name in BUDGETED:
+        checkpoint = os.path.join(exp, name, "checkpoint_last.pt")
+        if os.path.isfile(checkpoint):
+            budgets[name] = run_budget(checkpoint)
+        elif name == "cascade_ctc" and name in results["systems"]:
+            budgets[name] = {"updates": 0, "llm_train_positions": 0, "train_seconds": 0.0}
+    tuned = {}  # few-shot: per family and size, the mean over its seeds' runs
+    fewshot_dir = os.path.join(exp, "fewshot")
+    for run in sorted(os.listdir(fewshot_dir)) if os.path.isdir(fewshot_dir) else []:
+        match = TUNED.match(run)
+        checkpoint = os.path.join(fewshot_dir, run, "checkpoint_last.pt")
+        if match and os.path.isfile(checkpoint):
+            tuned.setdefault(f"{match['family']}_ft{match['pairs']}", []).append(run_budget(checkpoint))
+    for name, runs in tuned.items():
+        budgets[name] = dict(runs[0], seeds=len(runs), **{
+            k: sum(r.get(k, 0) for r in runs) / len(runs) for k in ("llm_train_positions", "train_seconds")})
+    if len(budgets) < 2:
+        return []
+    results["budgets"] = budgets
+    lines = ["## What each system trained", "",
+             "Every system starts from stage 4's encoder and trains on the same ASR data; updates, batch size "
+             "(`--max-tokens`, fbank frames) and peak learning rate of its own run, the LLM positions it put "
+             "through the frozen LLM (forward and backward) and fairseq's time of its update steps.", "",
+             "| system | updates | max tokens | peak lr | LLM positions trained | training s |",
+             "|---|---|---|---|---|---|"]
+    for name, b in budgets.items():
+        label = BUDGETED.get(name) or f"few-shot, mean of {b['seeds']} seeds"
+        lines.append(f"| {label} (`{name}`) | {b['updates']:,} | {b.get('max_tokens') or ''} | "
+                     f"{b['lr'] if 'lr' in b else ''} | {round(b['llm_train_positions']):,} | {b.get('train_seconds', 0):.0f} |")
+    return lines + [""]
+
+
 def kind_only_chance(manifest: str) -> float:
     """QA with context: the expected accuracy (%) of answering from a random clause of the asked kind,
     on the manifest's rows with a passage (reading_probe.py) — how much of that figure is not reading."""
@@ -211,8 +256,7 @@ def main():
     results["title"] = (f"Miniature world, size `{args.size}`, LLM tokenizer {kind}, test split (held-out sentences and "
                         "held-out voices). Wav2Prompt and the Encoder-LLM are trained on speech + "
                         "transcripts only, every other task is zero-shot through the LLM's text "
-                        "templates; `<system>_ft<N>` are fine-tuned on N (speech, French) training "
-                        "pairs. The cascade is the same for zero- and few-shot.")
+                        "templates. Few-shot fine-tuning is measured on the target domain, in its own section.")
     sweep = sweep_table(results["systems"], results.get("metric_labels", {}))
     for name in [n for n in results["systems"] if n.startswith(SWEEP_PREFIX)]:  # in their own table
         results.setdefault("llm_free_sweep", {})[name] = results["systems"].pop(name)
@@ -227,6 +271,8 @@ def main():
                   f"(not reading the passage) scores **{chance:.1f}%** on these test passages "
                   "(`sqa_kind_only_acc`; `local/reading_probe.py`).", ""]
     notes += (["## The paper's claims, in the miniature", ""] + claims + [""] if claims else []) + sweep
+    notes += fewshot_section(args.exp, results)
+    notes += budgets_section(args.exp, results)
     notes += conditions_table(args.exp, results)
     notes += word_times_section(args.exp, results)
     notes += explained_examples(args.exp, results)

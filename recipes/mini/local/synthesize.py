@@ -2,7 +2,9 @@
 """Synthesise the mini corpus with espeak-ng and festival and extract Kaldi fbank features.
 
 Reads ``sentences.tsv`` (columns ``id split kind en fr es intent answer
-context``) and, for every sentence, speaks the English transcript ``en``:
+context``, and ``domain``) and, for every sentence of the general domain (the
+target domain's are never in the ASR data: synthesize_target.py speaks them),
+speaks the English transcript ``en``:
 
 * train sentences get ``n_train_voices`` utterances (``--size default``: 3,
   ``smoke``: 1), each with a different train voice; with ``--variety``, a
@@ -164,21 +166,22 @@ def check_voices(espeak):
 # --------------------------------------------------------------------------- #
 # Planning: which utterances, with which voice
 # --------------------------------------------------------------------------- #
-def read_sentences(path):
+def read_sentences(path, domain="general", splits=SPLITS):
+    """The rows of `domain` (a file without a domain column is all general)."""
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         missing = [c for c in INPUT_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
             sys.exit(f"error: {path} lacks column(s) {', '.join(missing)}")
-        rows = list(reader)
+        rows = [r for r in reader if (r.get("domain") or "general") == domain]
     seen = set()
     for row in rows:
         if row["id"] in seen:
             sys.exit(f"error: duplicate sentence id '{row['id']}' in {path}")
         seen.add(row["id"])
-        if row["split"] not in SPLITS:
+        if row["split"] not in splits:
             sys.exit(f"error: sentence '{row['id']}' has split '{row['split']}', "
-                     f"expected one of {', '.join(SPLITS)}")
+                     f"expected one of {', '.join(splits)}")
         # espeak-ng reads stdin when given no text, so an empty one would hang.
         if not row["en"].strip():
             sys.exit(f"error: sentence '{row['id']}' has an empty 'en' transcript")
@@ -324,18 +327,31 @@ def synthesize_one(job):
         if task.get("noise"):
             kind, snr, seed = task["noise"]
             audio = mix_at_snr(audio, noise(kind, len(audio), np.random.default_rng(seed)), snr)
-        feats = fbank(audio)
-        tmp_wav, tmp_npy = wav_path + ".tmp", npy_path + ".tmp"
-        sf.write(tmp_wav, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
-        os.replace(tmp_wav, wav_path)
-        with open(tmp_npy, "wb") as f:
-            np.save(f, feats)
-        os.replace(tmp_npy, npy_path)
+        save_utterance(audio, wav_path, npy_path)
         if "festival_raw" in task:
             os.remove(task["festival_raw"])
-    n_frames = np.load(npy_path, mmap_mode="r").shape[0]
-    seconds = sf.info(wav_path).frames / SAMPLE_RATE
-    return n_frames, seconds
+    return utterance_size(wav_path, npy_path)
+
+
+def save_utterance(audio, wav_path, npy_path):
+    """Write the wav, then its fbank .npy, each renamed into place: an .npy means both are whole."""
+    tmp_wav, tmp_npy = wav_path + ".tmp", npy_path + ".tmp"
+    sf.write(tmp_wav, audio, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    os.replace(tmp_wav, wav_path)
+    with open(tmp_npy, "wb") as f:
+        np.save(f, fbank(audio))
+    os.replace(tmp_npy, npy_path)
+
+
+def utterance_size(wav_path, npy_path):
+    """(fbank frames, seconds) of a saved utterance."""
+    return np.load(npy_path, mmap_mode="r").shape[0], sf.info(wav_path).frames / SAMPLE_RATE
+
+
+def repeatable_sox():
+    """Make sox dither (its 16-bit output) with a fixed seed, for this process and its children:
+    otherwise a rerun from nothing differs in the last bit of every sox-processed sample."""
+    os.environ["SOX_OPTS"] = " ".join(filter(None, (os.environ.get("SOX_OPTS", ""), "-R")))
 
 
 def festival_prepass(jobs, raw_dir, n_proc):
@@ -413,6 +429,7 @@ def main(argv=None):
         check_config(args.out.resolve(), args.seed, args.variety, write=False)
         return
     start = time.time()
+    repeatable_sox()
     check_voices(espeak_binary())
     if args.variety:
         require("sox", "sox")
