@@ -22,9 +22,10 @@ def exp(tmp_path):
                "wav2prompt_e2e_ft500_s2": run(68.0, 31.0, es=79.5), "wav2prompt_e2e_ft500_s3": run(70.0, 29.0),
                "wav2prompt_e2e_ft100_s1": run(61.0, 26.0), "wav2prompt_e2e_ft100_s2": run(62.0, 26.0),
                "wav2prompt_e2e_ft100_s3": run(66.0, 26.0, intent=91.0), "something_else": run(1.0, 1.0)}
-    os.makedirs(tmp_path / "eval_fewshot")
-    with open(tmp_path / "eval_fewshot" / "results.json", "w") as f:
-        json.dump({"systems": systems}, f)
+    for name, figures in systems.items():  # one wav2prompt-eval directory per system, as run.sh writes them
+        os.makedirs(tmp_path / "eval_fewshot" / name)
+        with open(tmp_path / "eval_fewshot" / name / "results.json", "w") as f:
+            json.dump({"systems": {name: figures}}, f)
     return str(tmp_path)
 
 

@@ -333,41 +333,70 @@ asr_data() {  # asr_data NAME MANIFEST: MANIFEST in the cascade's ASR directory 
   [ -f "$corpus/asr/$1.tsv" ] || python local/asr_manifest.py --manifest "$2" --out "$corpus/asr/$1.tsv"
 }
 
+# Many short runs that need nothing of each other (the few-shot runs, the evaluations in directories of
+# their own) go two at a time, one thread each, as stage 2 beside stages 3-4: side by side they finish
+# sooner than one after the other on two threads. Each writes its output to a log; a failure shows its end.
+lanes=1
+if [ "$overlap" = true ] && [ "$OMP_NUM_THREADS" -ge 2 ]; then lanes=2; fi
+lane_pids=()
+in_lane() {  # in_lane LOG COMMAND...: COMMAND in the background, at most $lanes at once
+  local log=$1; shift
+  if [ "${#lane_pids[@]}" -ge "$lanes" ]; then wait "${lane_pids[0]}"; lane_pids=("${lane_pids[@]:1}"); fi
+  mkdir -p "$(dirname "$log")"
+  ( OMP_NUM_THREADS=$((OMP_NUM_THREADS / lanes)) "$@" > "$log" 2>&1 ||
+      { echo "run.sh: failed: $* (the end of $log:)" >&2; tail -n 30 "$log" >&2; exit 1; } ) &
+  lane_pids+=($!)
+}
+lanes_done() {  # wait for every job of in_lane; the first that failed ends the recipe
+  local pid
+  for pid in "${lane_pids[@]}"; do wait "$pid"; done
+  lane_pids=()
+}
+
 # Few-shot on the target domain: every family fine-tuned on N (speech, French) pairs of the domain's pool, once
 # per seed (the draw and the training seed), the same updates at the same --max-tokens, each from its own
 # zero-shot model: Wav2Prompt end to end on the pairs alone with L_CE (the paper's setting), Wav2Prompt with
 # the transcripts too (L_MSE, L_QUA), the Encoder-LLM, and the cascade's ASR on the pairs' transcripts.
 # Fine-tuning starts from a model whose learning rate ended near 0: a peak of 5e-4 with inverse_sqrt moved E_s
 # away from what the zero-shot prompt had right (recipes/mini/RESULTS.md, few-shot schedule).
-fewshot() {
-  target_speech
-  local k n draw out=$exp/fewshot
+FAMILIES="wav2prompt_e2e wav2prompt_e2e_tr encoder_llm_e2e cascade_asrft"
+finetune() {  # finetune FAMILY N K: FAMILY fine-tuned on seed K's draw of N pairs, training seed K
+  local family=$1 n=$2 seed=$3  # (seed: the one fairseq_train and asr_train read)
+  local draw=$data/target_fewshot/seed$3/ft$2 dir=$exp/fewshot/$1_ft$2_s$3
   local common=(--train-template "$ft_template" --target-column "$ft_target" --criterion wav2prompt
                 --lr "$ft_lr" --warmup-updates 10 --dropout 0.1 --save-interval 1000)
+  case $family in
+    wav2prompt_e2e) decay=true end_lr=1e-7 train_data=$draw fairseq_train "$dir" "$ft_updates" \
+      --arch wav2prompt_tiny --projector-hidden-dim "$projector_hidden" \
+      --finetune-from-model "$exp/wav2prompt/checkpoint_last.pt" "${common[@]}" --transcript-column '' \
+      --mse-weight 0 --qua-weight 0 ;;
+    wav2prompt_e2e_tr) decay=true end_lr=1e-7 train_data=$draw fairseq_train "$dir" "$ft_updates" \
+      --arch wav2prompt_tiny --projector-hidden-dim "$projector_hidden" \
+      --finetune-from-model "$exp/wav2prompt/checkpoint_last.pt" "${common[@]}" --transcript-column tgt_text \
+      --mse-weight "$mse_weight" --qua-weight 1.0 ;;
+    encoder_llm_e2e) decay=true end_lr=1e-7 train_data=$draw fairseq_train "$dir" "$ft_updates" \
+      --arch encoder_llm_tiny --stack-factor "$stack_factor" \
+      --finetune-from-model "$exp/encoder_llm/checkpoint_last.pt" "${common[@]}" --transcript-column '' \
+      --mse-weight 0 --qua-weight 0 ;;
+    cascade_asrft)  # a subset named train*: fairseq's speech_to_text shuffles it and applies the training SpecAugment
+      asr_data "train_target_s${seed}_ft$n" "$draw/train.tsv"
+      end_lr=1e-7 asr_train "$dir" "$ft_updates" "$ft_asr_lr" 10 --train-subset "train_target_s${seed}_ft$n" \
+        --valid-subset target_dev --finetune-from-model "$exp/cascade/checkpoint_last.pt" --save-interval 1000
+      asr_decode "$dir" target_test
+      asr_decode "$dir" test ;;
+  esac
+}
+
+fewshot() {
+  target_speech
+  local family k n
   asr_data target_dev "$data/target/dev.tsv"
   asr_data target_test "$data/target/test.tsv"
   for k in $ft_seeds; do
     for n in $ft_sizes; do
-      draw=$data/target_fewshot/seed$k/ft$n
-      seed=$k decay=true end_lr=1e-7 train_data=$draw fairseq_train "$out/wav2prompt_e2e_ft${n}_s$k" "$ft_updates" \
-        --arch wav2prompt_tiny --projector-hidden-dim "$projector_hidden" \
-        --finetune-from-model "$exp/wav2prompt/checkpoint_last.pt" "${common[@]}" --transcript-column '' \
-        --mse-weight 0 --qua-weight 0
-      seed=$k decay=true end_lr=1e-7 train_data=$draw fairseq_train "$out/wav2prompt_e2e_tr_ft${n}_s$k" \
-        "$ft_updates" --arch wav2prompt_tiny --projector-hidden-dim "$projector_hidden" \
-        --finetune-from-model "$exp/wav2prompt/checkpoint_last.pt" "${common[@]}" --transcript-column tgt_text \
-        --mse-weight "$mse_weight" --qua-weight 1.0
-      seed=$k decay=true end_lr=1e-7 train_data=$draw fairseq_train "$out/encoder_llm_e2e_ft${n}_s$k" \
-        "$ft_updates" --arch encoder_llm_tiny --stack-factor "$stack_factor" \
-        --finetune-from-model "$exp/encoder_llm/checkpoint_last.pt" "${common[@]}" --transcript-column '' \
-        --mse-weight 0 --qua-weight 0
-      # a subset named train*: fairseq's speech_to_text shuffles it and applies the training SpecAugment
-      asr_data "train_target_s${k}_ft$n" "$draw/train.tsv"
-      seed=$k end_lr=1e-7 asr_train "$out/cascade_asrft_ft${n}_s$k" "$ft_updates" "$ft_asr_lr" 10 \
-        --train-subset "train_target_s${k}_ft$n" --valid-subset target_dev \
-        --finetune-from-model "$exp/cascade/checkpoint_last.pt" --save-interval 1000
-      asr_decode "$out/cascade_asrft_ft${n}_s$k" target_test
-      asr_decode "$out/cascade_asrft_ft${n}_s$k" test
+      for family in $FAMILIES; do
+        [ -f "$exp/fewshot/${family}_ft${n}_s$k/done" ] || in_lane "$exp/fewshot/${family}_ft${n}_s$k.log" finetune "$family" "$n" "$k"
+      done
     done
   done
   asr_decode "$exp/cascade" target_test
@@ -376,6 +405,7 @@ fewshot() {
     wav2prompt-ctc-transcribe --checkpoint "$exp/ctc/checkpoint_last.pt" --manifest "$data/target/test.tsv" \
       --out "$exp/cascade_ctc/target_test_hyps.tsv"
   fi
+  lanes_done
 }
 
 evaluated() {  # evaluated NAME [DIR]: the evaluation in DIR (default $exp/eval) already holds system NAME
@@ -402,7 +432,7 @@ eval_conditions() {  # Wav2Prompt on each test condition of local/make_condition
   local c out
   for c in $(cd local && python -c "from make_conditions import CONDITIONS; print(*CONDITIONS)"); do
     out=$exp/eval_conditions/$c
-    [ -f "$out/results.json" ] || wav2prompt-eval --checkpoint "$exp/wav2prompt/checkpoint_last.pt" \
+    [ -f "$out/results.json" ] || in_lane "$out.log" wav2prompt-eval --checkpoint "$exp/wav2prompt/checkpoint_last.pt" \
       --llm-path "$exp/llm" --manifest "$data/conditions/$c/test.tsv" --tasks-file "$tasks" \
       --systems wav2prompt --out "$out"
   done
@@ -410,7 +440,7 @@ eval_conditions() {  # Wav2Prompt on each test condition of local/make_condition
 
 eval_word_times() {  # Wav2Prompt's CIF word times against the known ones of local/make_word_times.py
   local out=$exp/eval_word_times
-  [ -f "$out/results.json" ] || wav2prompt-eval --checkpoint "$exp/wav2prompt/checkpoint_last.pt" \
+  [ -f "$out/results.json" ] || in_lane "$out.log" wav2prompt-eval --checkpoint "$exp/wav2prompt/checkpoint_last.pt" \
     --llm-path "$exp/llm" --manifest "$data/word_times/test.tsv" --tasks-file "$tasks" --tasks asr \
     --systems wav2prompt --timestamps --out "$out"
 }
@@ -427,15 +457,16 @@ evaluate() {  # every system trained so far (so that --stop-stage 5, then --stag
   done
   if [ -f "$exp/wav2prompt/checkpoint_last.pt" ]; then eval_conditions; eval_word_times; fi
   eval_fewshot
+  lanes_done
 }
 
-# eval_target NAME SYSTEM [ARGS...]: NAME in $exp/eval_fewshot, transcription and En->Fr of the target domain's
-# test set (local/fewshot_report.py reads them)
+# eval_target NAME SYSTEM [ARGS...]: NAME on the target domain's test set (transcription and En->Fr) in
+# $exp/eval_fewshot/NAME (local/fewshot_report.py reads them all)
 eval_target() {
-  local name=$1 system=$2; shift 2
-  evaluated "$name" "$exp/eval_fewshot" || wav2prompt-eval --llm-path "$exp/llm" \
+  local name=$1 system=$2 out=$exp/eval_fewshot/$1; shift 2
+  [ -f "$out/results.json" ] || in_lane "$out.log" wav2prompt-eval --llm-path "$exp/llm" \
     --manifest "$data/target/test.tsv" --tasks-file "$tasks" --tasks "asr,$ft_task" --systems "$system" \
-    --name "$name" --out "$exp/eval_fewshot" "$@"
+    --name "$name" --out "$out" "$@"
 }
 
 eval_fewshot() {  # every system on the target domain, zero-shot; each fine-tuned one on the original split too
@@ -457,17 +488,14 @@ eval_fewshot() {  # every system on the target domain, zero-shot; each fine-tune
               --task-manifest "intent=$original" --task-manifest "sqa=$original" --task-manifest "sqqa=$original")
   for name in $(ls "$exp/fewshot" 2>/dev/null); do
     [ -f "$exp/fewshot/$name/done" ] || continue
-    evaluated "$name" "$exp/eval_fewshot" && continue
     case $name in
       cascade_asrft_*)  # its ASR's transcripts of both test sets, by id
         { cat "$exp/fewshot/$name/target_test_hyps.tsv"; tail -n +2 "$exp/fewshot/$name/test_hyps.tsv"; } \
           > "$exp/fewshot/$name/hyps.tsv"
-        system=cascade; set -- --asr-hypotheses "$exp/fewshot/$name/hyps.tsv" ;;
-      encoder_llm*) system=encoder_llm; set -- --checkpoint "$exp/fewshot/$name/checkpoint_last.pt" ;;
-      *) system=wav2prompt; set -- --checkpoint "$exp/fewshot/$name/checkpoint_last.pt" ;;
+        eval_target "$name" cascade "${kept[@]}" --asr-hypotheses "$exp/fewshot/$name/hyps.tsv" ;;
+      encoder_llm*) eval_target "$name" encoder_llm "${kept[@]}" --checkpoint "$exp/fewshot/$name/checkpoint_last.pt" ;;
+      *) eval_target "$name" wav2prompt "${kept[@]}" --checkpoint "$exp/fewshot/$name/checkpoint_last.pt" ;;
     esac
-    wav2prompt-eval --llm-path "$exp/llm" --systems "$system" --name "$name" --manifest "$data/target/test.tsv" \
-      --tasks-file "$tasks" "${kept[@]}" --out "$exp/eval_fewshot" "$@"
   done
 }
 

@@ -2,9 +2,10 @@
 figures on the domain's test set, zero-shot and fine-tuned on N pairs drawn from its pool with
 several seeds, beside what each fine-tuned model keeps of the original test split.
 
-Reads the wav2prompt-eval directory EXP/eval_fewshot: zero-shot systems by their names, with the
-target test set's tasks; fine-tuned ones as `<family>_ft<N>_s<seed>`, with the target test set's
-tasks and the original test split's others (what a fine-tuned model keeps). Writes
+Reads the wav2prompt-eval directories EXP/eval_fewshot/<name> (one per system, so that they can be
+written side by side): zero-shot systems by their names, with the target test set's tasks; fine-tuned
+ones as `<family>_ft<N>_s<seed>`, with the target test set's tasks and the original test split's
+others (what a fine-tuned model keeps). Writes
 results["fewshot"][family][N][metric] as evaluation/seeds.py's {"mean", "sd", "seeds"} (N = 0:
 zero-shot, one run; the original split's figures as `original_<metric>`) and returns markdown.
 """
@@ -47,11 +48,20 @@ def gather(systems: Dict) -> Dict:
     return runs
 
 
+def evaluated(path: str) -> Dict:
+    """Every system of the wav2prompt-eval directories under `path`."""
+    systems = {}
+    for name in sorted(os.listdir(path)) if os.path.isdir(path) else []:
+        if os.path.isfile(os.path.join(path, name, "results.json")):
+            systems.update(load_results(os.path.join(path, name))["systems"])
+    return systems
+
+
 def fewshot_section(exp: str, results: Dict) -> List[str]:
-    path = os.path.join(exp, "eval_fewshot")
-    if not os.path.isfile(os.path.join(path, "results.json")):
+    systems = evaluated(os.path.join(exp, "eval_fewshot"))
+    if not systems:
         return []
-    table = fewshot_figures(gather(load_results(path)["systems"]))
+    table = fewshot_figures(gather(systems))
     # the zero-shot Wav2Prompt's figures on the original split: what the fine-tuned ones are compared with
     base = results.get("systems", {}).get("wav2prompt", {})
     if "wav2prompt" in table and 0 in table["wav2prompt"]:
