@@ -112,3 +112,15 @@ def test_a_checkpoint_normalises_as_it_trained(speech_frames_checkpoint, speech_
     norm, seen = features_seen(older)
     assert norm == "utterance"
     np.testing.assert_array_equal(seen, load_features(wav, feature_norm="utterance"))
+
+
+def test_ctc_transcription_and_the_api_read_the_same_options():
+    """CtcTranscriber and Wav2PromptInference build their datasets from one reading of the task config."""
+    from types import SimpleNamespace
+
+    from wav2prompt_plugin.inference import feature_options
+
+    older = SimpleNamespace(cfg=SimpleNamespace(utterance_cmvn=True))
+    assert feature_options(older) == {"utterance_cmvn": True, "feature_norm": "utterance"}
+    newer = SimpleNamespace(cfg=SimpleNamespace(utterance_cmvn=True, feature_norm="speech-frames"))
+    assert feature_options(newer) == {"utterance_cmvn": True, "feature_norm": "speech-frames"}

@@ -95,3 +95,57 @@ def test_a_padded_file_gives_the_features_of_the_unpadded_one(spoken, tmp_path):
     untrimmed = normalize_features(kaldi_fbank(sf.read(padded, dtype="float32")[0]), "utterance")
     far = untrimmed[RATE // 160:][:len(reference) - 2] - normalize_features(reference, "utterance")[:-2]
     assert np.abs(near).mean() < 0.5 * np.abs(far).mean()  # trimmed, utterance CMVN comes nearer the clean file's
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, speech_data, tiny_llm):
+    from conftest import run_cli
+    from test_cli import train_args
+
+    save_dir = str(tmp_path_factory.mktemp("trim"))
+    run_cli(train_args(speech_data, tiny_llm, save_dir, updates=2))
+    return str(Path(save_dir) / "checkpoint_last.pt")
+
+
+def test_wav2prompt_eval_trims_when_asked(checkpoint, speech_data, tiny_llm, tmp_path):
+    """wav2prompt-eval reads the audio as given unless --trim-silence (then as the Python API does by
+    default); a manifest of features is refused with it, since it would be scored untrimmed."""
+    import csv
+    import json
+
+    from conftest import run_cli
+    from wav2prompt_plugin.inference import Wav2PromptInference
+
+    with open(Path(speech_data) / "dev.tsv", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    audio = []
+    for k, row in enumerate(rows):  # each utterance after a second of -60 dBFS noise
+        speech, rate = sf.read(Path(speech_data) / row["audio"], dtype="float32")
+        path = tmp_path / f"{row['id']}.wav"
+        sf.write(path, np.concatenate([floor_noise(rate, -60.0, k), speech]), rate, subtype="PCM_16")
+        row.update(audio=str(path), n_frames=str(int(row["n_frames"]) + 100))
+        audio.append(str(path))
+    manifest = tmp_path / "padded.tsv"
+    manifest.write_text("\t".join(rows[0]) + "\n" + "".join("\t".join(r.values()) + "\n" for r in rows))
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps({"asr": {"template": "repeat {speech} text", "target": "tgt_text", "metric": "wer"}}))
+    common = ["wav2prompt-eval", "--checkpoint", checkpoint, "--llm-path", tiny_llm, "--tasks-file", str(tasks),
+              "--max-len-b", "8"]
+
+    def hyps(out):
+        with open(tmp_path / out / "hyps" / "wav2prompt.asr.tsv", newline="") as f:
+            return {r["id"]: r["hyp"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)}
+
+    run_cli(common + ["--manifest", str(manifest), "--out", str(tmp_path / "as_given")])
+    run_cli(common + ["--manifest", str(manifest), "--out", str(tmp_path / "trimmed"), "--trim-silence"])
+    assert hyps("as_given") != hyps("trimmed")  # a second of noise first changes what the model says
+    for trim, out in ((False, "as_given"), (True, "trimmed")):
+        model = Wav2PromptInference(checkpoint, llm_path=tiny_llm, max_len_b=8, trim_silence=trim)
+        assert hyps(out) == dict(zip([r["id"] for r in rows], model.generate(audio, "repeat {speech} text")))
+    assert Wav2PromptInference(checkpoint, llm_path=tiny_llm).trim_silence  # the API's default
+    features = tmp_path / "features.tsv"
+    np.save(tmp_path / "x.npy", np.zeros((50, 80), np.float32))
+    features.write_text(f"id\taudio\tn_frames\ttgt_text\nx\t{tmp_path / 'x.npy'}\t50\thello\n")
+    proc = run_cli(common + ["--manifest", str(features), "--out", str(tmp_path / "bad"), "--trim-silence"],
+                   check=False)
+    assert proc.returncode != 0 and f"--trim-silence: {features} holds features" in proc.stderr
