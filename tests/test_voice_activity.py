@@ -149,3 +149,14 @@ def test_wav2prompt_eval_trims_when_asked(checkpoint, speech_data, tiny_llm, tmp
     proc = run_cli(common + ["--manifest", str(features), "--out", str(tmp_path / "bad"), "--trim-silence"],
                    check=False)
     assert proc.returncode != 0 and f"--trim-silence: {features} holds features" in proc.stderr
+
+
+def test_the_demo_and_explain_trim_unless_told_not_to():
+    import argparse
+
+    from wav2prompt_plugin.cli.process import add_model_arguments
+
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    assert parser.parse_args(["--checkpoint", "x.pt"]).trim_silence is True
+    assert parser.parse_args(["--checkpoint", "x.pt", "--no-trim-silence"]).trim_silence is False
