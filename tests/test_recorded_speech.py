@@ -173,3 +173,26 @@ def test_run_sh_passes_the_options_on(tmp_path):
     assert (recipe / "exp" / "smoke" / "ctc" / "done").exists()
     assert run("--recorded-speech", "maybe").returncode == 1
     assert run("--feature-norm", "global").returncode == 1
+
+
+def test_the_report_shows_silence_conditions_as_made_and_trimmed(tmp_path):
+    """run.sh scores silence05 and silence2 twice, the second time trimmed as the API and the demo trim
+    (<name>_trimmed); the report's conditions table has a row for each, after the condition's own."""
+    import json
+
+    import make_conditions
+    from report import conditions_table
+    from test_paper_claims import figures
+
+    assert set(make_conditions.TRIMMED) <= set(make_conditions.CONDITIONS)
+    clean = dict(figures(5.0, 80.0, 60.0, 100.0), cif_len_exact=90.0)
+    for name, wer in (("silence2", 99.0), ("silence2_trimmed", 6.0)):
+        (tmp_path / "eval_conditions" / name).mkdir(parents=True)
+        (tmp_path / "eval_conditions" / name / "results.json").write_text(
+            json.dumps({"systems": {"wav2prompt": dict(figures(wer, 40.0, 45.0, 50.0), cif_len_exact=60.0)}}))
+    results = {"systems": {"wav2prompt": clean}}
+    lines = conditions_table(str(tmp_path), results)
+    assert list(results["conditions"]) == ["silence2", "silence2_trimmed"]
+    rows = [line.split(" | ")[0] for line in lines if line.startswith("| 2 s")]
+    assert rows == ["| 2 s of -60 dBFS noise before and after",
+                    "| 2 s of -60 dBFS noise before and after, trimmed (wav2prompt-eval --trim-silence)"]

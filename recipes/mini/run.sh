@@ -344,13 +344,19 @@ eval_trained() {  # eval_trained NAME SYSTEM FILE [ARGS...]: NAME if its trainin
   if [ -f "$file" ]; then eval_system "$name" "$system" "$@"; else log "not evaluating $name: no $file yet"; fi
 }
 
-eval_conditions() {  # Wav2Prompt on each test condition of local/make_conditions.py
+eval_conditions() {  # Wav2Prompt on each test condition of local/make_conditions.py; some again trimmed
   local c out
   for c in $(cd local && python -c "from make_conditions import CONDITIONS; print(*CONDITIONS)"); do
     out=$exp/eval_conditions/$c
     [ -f "$out/results.json" ] || wav2prompt-eval --checkpoint "$exp/wav2prompt/checkpoint_last.pt" \
       --llm-path "$exp/llm" --manifest "$data/conditions/$c/test.tsv" --tasks-file "$tasks" \
       --systems wav2prompt --out "$out"
+  done
+  for c in $(cd local && python -c "from make_conditions import TRIMMED; print(*TRIMMED)"); do
+    out=$exp/eval_conditions/${c}_trimmed
+    [ -f "$out/results.json" ] || wav2prompt-eval --checkpoint "$exp/wav2prompt/checkpoint_last.pt" \
+      --llm-path "$exp/llm" --manifest "$data/conditions/$c/test_wav.tsv" --tasks-file "$tasks" \
+      --systems wav2prompt --trim-silence --out "$out"
   done
 }
 

@@ -47,12 +47,21 @@ CONDITIONS = {  # name: what the report calls it (local/report.py, check_results
     "pauses": "1-3 pauses of 0.2-1 s between words",
     "telephone": "telephone band (300-3400 Hz), 8 kHz files",
 }
+# run.sh evaluates these twice: as made, and with each file's leading and trailing silence cut as the
+# Python API and the demo cut it by default (wav2prompt-eval --trim-silence on its test_wav.tsv)
+TRIMMED = ("silence05", "silence2")
 SNR_DB = 15.0
 BABBLE_TALKERS = 4
 SILENCE_SECONDS = {"silence05": 0.5, "silence2": 2.0}
 FLOOR_DBFS = -60.0
 PAUSES, PAUSE_SECONDS = (1, 3), (0.2, 1.0)
 RATE = {"telephone": TELEPHONE_RATE}  # the files' sample rate where not 16 kHz
+
+
+def evaluated_conditions():
+    """name -> what the report calls it: each condition, then <name>_trimmed for those of TRIMMED."""
+    return {**CONDITIONS, **{f"{n}_trimmed": f"{CONDITIONS[n]}, trimmed (wav2prompt-eval --trim-silence)"
+                             for n in TRIMMED}}
 
 
 def read_rows(path):
