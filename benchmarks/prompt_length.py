@@ -48,7 +48,7 @@ def prefill_flops(length: int, llm=LLAMA2_7B) -> float:
 def cif_lengths(checkpoint, llm_path, audio):
     from wav2prompt_plugin.inference import Wav2PromptInference
 
-    model = Wav2PromptInference(checkpoint, llm_path=llm_path)
+    model = Wav2PromptInference(checkpoint, llm_path=llm_path, trim_silence=False)  # the frames n_frames counts
     return [n for i in range(0, len(audio), 16) for n in model.prompt_lengths(audio[i:i + 16])]
 
 

@@ -120,7 +120,8 @@ def test_python_api_matches_fairseq_generate(trained, speech_data, tiny_llm):
     from wav2prompt_plugin.inference import Wav2PromptInference
 
     hyps, _, _ = generate(speech_data, tiny_llm, trained["checkpoint"], 1)
-    w2p = Wav2PromptInference(trained["checkpoint"], beam=1, max_len_b=15)  # LLM path from the checkpoint
+    w2p = Wav2PromptInference(trained["checkpoint"], beam=1, max_len_b=15,  # LLM path from the checkpoint
+                              trim_silence=False)  # the audio as fairseq-generate reads it
     wavs = [os.path.join(speech_data, "wav", f"dev_{i}.wav") for i in range(4)]
     assert w2p.generate(wavs, TEMPLATE) == [hyps[str(i)] for i in range(4)]
 
@@ -272,7 +273,8 @@ def test_timestamps_change_no_output_and_are_scored_against_word_times(trained, 
             (tmp_path / "plain" / "hyps" / "wav2prompt.asr.tsv").read_text()
     lines = [json.loads(l) for l in (tmp_path / "timed" / "wav2prompt.timestamps.jsonl").read_text().splitlines()]
     assert [l["id"] for l in lines] == [r["id"] for r in rows]
-    w2p = Wav2PromptInference(trained["checkpoint"], llm_path=tiny_llm, max_len_b=15)
+    # the audio as wav2prompt-eval reads it (untrimmed)
+    w2p = Wav2PromptInference(trained["checkpoint"], llm_path=tiny_llm, max_len_b=15, trim_silence=False)
     audio = [r["audio"] for r in rows]
     heard = w2p.transcribe(audio, timestamps=True)
     prompts = w2p.speech_prompts(audio)
@@ -398,7 +400,7 @@ def test_confidence_comes_from_the_transcription_whatever_the_tasks(trained, spe
     cli.main(common + ["--tasks", "st_fr", "--out", str(tmp_path / "st")])
     assert decoded == once_per_template  # the transcription under asr's template, the answer under st_fr's
     monkeypatch.undo()
-    w2p = Wav2PromptInference(checkpoint, llm_path=tiny_llm, max_len_b=15)
+    w2p = Wav2PromptInference(checkpoint, llm_path=tiny_llm, max_len_b=15, trim_silence=False)  # as wav2prompt-eval
     heard = dict(zip(audio, w2p.transcribe(list(audio.values()), TEMPLATE)))
     with open(tmp_path / "st" / "hyps" / "wav2prompt.st_fr.tsv", newline="") as f:
         written = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
@@ -414,7 +416,7 @@ def test_confidence_comes_from_the_transcription_whatever_the_tasks(trained, spe
                        "--out", str(tmp_path / "both")])
     assert decoded == once_per_template  # asr's hypotheses are transcribe()'s texts
     monkeypatch.undo()
-    own = Wav2PromptInference(checkpoint, llm_path=tiny_llm, max_len_b=15, stop_at_newline=True)
+    own = Wav2PromptInference(checkpoint, llm_path=tiny_llm, max_len_b=15, stop_at_newline=True, trim_silence=False)
     hyps = dict(zip(audio, own.generate(list(audio.values()), TEMPLATE)))
     with open(tmp_path / "both" / "hyps" / "wav2prompt.asr.tsv", newline="") as f:
         assert {r["id"]: r["hyp"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)} == hyps

@@ -19,6 +19,7 @@ from test_cli import train_args
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 TEMPLATE = "repeat {speech} text"
+RATE = 16000
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +62,7 @@ def server(checkpoint, tiny_llm, tmp_path_factory):
     proc.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def browser():
+def start_browser(*flags):
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         pytest.fail("Debian's chromium and chromium-driver are not installed (apt-get install chromium "
                     "chromium-driver); `make install` installs them")
@@ -72,10 +72,16 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1200,1600",
-                 # a microphone that plays a beep, allowed without asking: the Record button's path
-                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"):
+                 # a microphone that plays a beep (or a wav file's samples), allowed without asking:
+                 # the Record button's path
+                 "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", *flags):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = start_browser()
     yield driver
     driver.quit()
 
@@ -139,6 +145,60 @@ def test_record_from_the_microphone(server, browser):
     assert "error" not in shown, shown
     # the page's WAV of the fake microphone's beep, heard and answered
     assert 1.0 <= float(shown["recording"].split()[1]) <= 4.0 and shown["picture"] != "0"
+
+
+def recorded_wav(driver, path):
+    """The page's last recording (its WAV blob), written to `path`."""
+    import base64
+
+    data = driver.execute_async_script(
+        "const done = arguments[0], reader = new FileReader();"
+        "reader.onload = () => done(reader.result.split(',')[1]); reader.readAsDataURL(recorded);")
+    pathlib.Path(path).write_bytes(base64.b64decode(data))
+    return str(path)
+
+
+def test_a_recording_that_starts_with_silence(server, browser, checkpoint, tiny_llm, speech_data, tmp_path):
+    """The microphone plays 1 s of -60 dBFS noise, then an utterance. With the trim (the demo's default) the
+    model hears the utterance, not the second before it: what it heard is the unpadded file but for the
+    trim's margins, and the page answers as the API does for that recording with the trim on.
+
+    (The page's answer is not compared with the unpadded file's: the browser resamples the microphone to
+    its own rate and starts at any sample, so the features differ by a few percent, and the untrained
+    test model answers such a change differently.)"""
+    from wav2prompt_plugin.data.audio_features import read_waveform
+    from wav2prompt_plugin.data.voice_activity import TRIM_MARGIN_S, speech_bounds
+    from wav2prompt_plugin.inference import Wav2PromptInference
+
+    wav = str(pathlib.Path(speech_data, "wav", "dev_0.wav"))
+    speech, rate = sf.read(wav, dtype="float32")
+    noise = np.random.default_rng(7).normal(0.0, 10 ** (-60 / 20), rate).astype(np.float32)
+    padded = tmp_path / "silence_first.wav"
+    sf.write(padded, np.concatenate([noise, speech]), rate, subtype="PCM_16")
+    seconds = len(speech) / rate + 1.0
+    assert seconds + 0.4 < 4  # within the server's --max-seconds
+    microphone = start_browser(f"--use-file-for-fake-audio-capture={padded}%noloop")
+    try:
+        shown = ask(microphone, server, record_seconds=seconds + 0.3, task="say_french")
+        recording = recorded_wav(microphone, tmp_path / "recording.wav")
+    finally:
+        microphone.quit()
+    assert "error" not in shown, shown
+    # where the utterance lies in the recording (at 16 kHz), and what the trim keeps of it
+    heard = read_waveform(recording, recording)
+    clean = read_waveform(wav, wav)
+    onset = int(np.argmax(np.correlate(heard, clean, mode="valid")))
+    assert 0.7 * RATE <= onset <= 1.05 * RATE  # the second of noise, less what the page missed of it
+    first, end = speech_bounds(heard, RATE)
+    kept = speech_bounds(clean, RATE)
+    assert onset + kept[0] - (TRIM_MARGIN_S + 0.02) * RATE <= first <= onset + kept[0]
+    assert onset + kept[1] - 0.01 * RATE <= end <= onset + kept[1] + (TRIM_MARGIN_S + 0.02) * RATE
+    model = Wav2PromptInference(checkpoint, llm_path=tiny_llm, max_len_b=15)
+    assert shown["answer"] == model.generate([recording], "say {speech} in french")[0]
+    assert shown["heard"] == model.transcribe(recording)[0]["text"]
+    # the timeline is in the recording's time: no token before the utterance's trimmed start
+    tokens = model.transcribe(recording, timestamps=True)[0]["tokens"]
+    assert all(t["start"] >= first / RATE - 1e-3 for t in tokens)
 
 
 def test_bad_input_gets_a_message_and_the_server_keeps_serving(server, browser, speech_data, tmp_path):

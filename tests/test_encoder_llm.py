@@ -119,8 +119,8 @@ def test_generate_after_reload_matches_fairseq_generate(trained, speech_data, ti
     ])
     hyps = dict(re.findall(r"^D-(\d+)\t\S+\t(.*)$", proc.stdout, re.M))
     wavs = [os.path.join(speech_data, "wav", f"dev_{i}.wav") for i in range(4)]
-    first = Wav2PromptInference(trained["checkpoint"], beam=1, max_len_b=15)
-    again = Wav2PromptInference(trained["checkpoint"], beam=1, max_len_b=15)
+    first = Wav2PromptInference(trained["checkpoint"], beam=1, max_len_b=15, trim_silence=False)  # as fairseq-generate
+    again = Wav2PromptInference(trained["checkpoint"], beam=1, max_len_b=15, trim_silence=False)
     assert type(first.model).__name__ == "EncoderLLMModel"
     out = first.generate(wavs, TEMPLATE)
     assert out == again.generate(wavs, TEMPLATE) == [hyps[str(i)] for i in range(4)]

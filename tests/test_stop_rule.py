@@ -142,7 +142,7 @@ def eval_args(base_llm, checkpoints, system, **options):
     """wav2prompt-eval's arguments, as its parser gives them."""
     from wav2prompt_plugin.cli.evaluate import SPEECH_SYSTEMS
 
-    args = dict(beam=1, max_len_b=MAX_LEN, repetition_penalty=1.0, stop_at_newline=False, device="cpu",
+    args = dict(beam=1, max_len_b=MAX_LEN, repetition_penalty=1.0, stop_at_newline=False, device="cpu", trim_silence=False,
                 llm_path=base_llm["path"], llm_dtype="auto", batch_size=32, transcript_column="tgt_text",
                 checkpoint=checkpoints[system] if system in SPEECH_SYSTEMS else None, asr_hypotheses="asr.tsv")
     args.update(options)
@@ -293,7 +293,7 @@ def test_wav2prompt_generate_prints_the_first_lines(base_llm, checkpoints, speec
     ])
     printed = dict(re.findall(r"^D-(\d+)\t\S+\t(.*)$", proc.stdout, re.M))
     rows = dev_rows(speech_data)
-    unruled = Wav2PromptInference(checkpoints["wav2prompt"], beam=1, max_len_b=MAX_LEN)
+    unruled = Wav2PromptInference(checkpoints["wav2prompt"], beam=1, max_len_b=MAX_LEN, trim_silence=False)
     hyps = unruled.generate([r["audio"] for r in rows], TEMPLATE)
     assert all("\n" in hyp for hyp in hyps)
     assert [printed[str(i)] for i in range(len(rows))] == [first_line(hyp) for hyp in hyps]

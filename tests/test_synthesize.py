@@ -256,3 +256,39 @@ def test_word_times_from_espeak_ng_word_events(tmp_path):
         written = list(csv.DictReader(f, delimiter="\t"))[0]
     assert written["word_times"].split()[2].endswith("-?") and written["word_times"].split()[3].startswith("?-")
     assert Path(written["audio"]).is_absolute() and np.load(written["audio"]).shape[0] == int(written["n_frames"])
+
+
+def test_conditions_of_recorded_speech(corpus, tmp_path):
+    """silence05 / silence2: the test audio between 0.5 s or 2 s of -60 dBFS noise; telephone: 8 kHz files,
+    300-3400 Hz, whose features are the plugin's; pauses: the sentence spoken again with pauses cut in. A
+    run from nothing writes the same files, every condition."""
+    import make_conditions
+    from audio_variety import read_16k
+
+    from wav2prompt_plugin.data.audio_features import header_num_frames, load_features
+
+    _, out = corpus
+    runs = [tmp_path / "first", tmp_path / "again"]
+    for run in runs:
+        subprocess.run([sys.executable, str(SCRIPT.parent / "make_conditions.py"), "--speech", str(out), "--out",
+                        str(run)], check=True, capture_output=True, timeout=300)
+    _, test = read_manifest(out / "test_wav.tsv")
+    for name, seconds in (("silence05", 0.5), ("silence2", 2.0)):
+        for clean_row, row in zip(test, read_manifest(runs[0] / name / "test_wav.tsv")[1]):
+            clean, padded = sf.read(clean_row["audio"], dtype="int16")[0], sf.read(row["audio"], dtype="int16")[0]
+            n = round(seconds * 16000)
+            assert len(padded) == len(clean) + 2 * n and (padded[n:-n] == clean).all()
+            for part in (padded[:n], padded[-n:]):
+                assert 10 * np.log10(np.mean((part / 32768.0) ** 2)) == pytest.approx(-60.0, abs=0.5)
+    for row in read_manifest(runs[0] / "telephone" / "test_wav.tsv")[1]:
+        assert sf.info(row["audio"]).samplerate == 8000
+        assert int(row["n_frames"]) == header_num_frames(row["audio"], resample=True)
+    for row in read_manifest(runs[0] / "telephone" / "test.tsv")[1]:
+        wav = row["audio"].replace("/fbank/", "/wav/").replace(".npy", ".wav")
+        np.testing.assert_allclose(np.load(row["audio"]), load_features(wav, utterance_cmvn=False), atol=1e-5)
+    for clean_row, row in zip(test, read_manifest(runs[0] / "pauses" / "test_wav.tsv")[1]):
+        extra = len(read_16k(row["audio"])) / 16000 - len(read_16k(clean_row["audio"])) / 16000
+        assert row["tgt_text"] == clean_row["tgt_text"] and -0.8 < extra < 3.5  # at another speed, pauses added
+    for name in make_conditions.CONDITIONS:
+        for wav in sorted((runs[0] / name / "wav").iterdir()):
+            assert wav.read_bytes() == (runs[1] / name / "wav" / wav.name).read_bytes(), (name, wav.name)

@@ -7,7 +7,9 @@
                        explain_picture.py as a base64 PNG; bad input -> 400 {"error": one line}
 
 FastAPI (on Starlette, served by uvicorn) rather than a hand-written HTTP server: multipart uploads,
-routing and error responses are theirs. One model answers one request at a time (a lock): it is
+routing and error responses are theirs. The model trims each upload's leading and trailing silence
+unless `wav2prompt-demo --no-trim-silence` (Wav2PromptInference's trim_silence); the picture shows the
+whole upload, the tokens at their times in it. One model answers one request at a time (a lock): it is
 neither thread-safe nor faster in parallel on the CPU it shares.
 """
 import base64

@@ -5,6 +5,10 @@
     w2p.generate(["a.wav"], "Translate the English text into French: {speech} French:")
     w2p.transcribe(["a.wav"])  # [{"text": ..., "confidence": ..., ...}]: what it heard, how sure
 
+Audio files are cut of their leading and trailing silence first (`trim_silence=True`, the default:
+people start recording before they speak; data/voice_activity.py), and normalised as the checkpoint
+trained (its task config's `utterance_cmvn` and `feature_norm`). Timestamps stay in the file's time.
+
 Generation options are fairseq's (`beam`, `max_len_b`, ...) plus
 `repetition_penalty` (Hugging Face's semantics, see modules/repetition_penalty.py)
 and `stop_at_newline` (end each hypothesis at its first line break, see
@@ -134,12 +138,22 @@ class LLMGenerator:
         return {"id": torch.arange(len(texts)), "net_input": net_input, "target": None}
 
 
-class Wav2PromptInference(LLMGenerator):
-    """A trained Wav2Prompt checkpoint and its LLM."""
+def feature_options(task) -> Dict:
+    """How a checkpoint's task config normalises features (a checkpoint older than `feature_norm`
+    trained with utterance CMVN over all frames, the default)."""
+    return {"utterance_cmvn": task.cfg.utterance_cmvn,
+            "feature_norm": str(getattr(task.cfg, "feature_norm", "utterance"))}
 
-    def __init__(self, checkpoint: str, llm_path: Optional[str] = None, device: str = "cpu", **generation):
+
+class Wav2PromptInference(LLMGenerator):
+    """A trained Wav2Prompt checkpoint and its LLM; `trim_silence` cuts each audio file's leading
+    and trailing silence before its features are computed (.npy features are used as they are)."""
+
+    def __init__(self, checkpoint: str, llm_path: Optional[str] = None, device: str = "cpu",
+                 trim_silence: bool = True, **generation):
         import wav2prompt_plugin  # noqa: F401
 
+        self.trim_silence = trim_silence
         self.model, task, state = load_trained(checkpoint, llm_path, device)
         self.training_counts = run_counts(state)  # what its training computed (evaluation/training_cost)
         super().__init__(task, self.model.decoder, device=device, **generation)
@@ -156,7 +170,8 @@ class Wav2PromptInference(LLMGenerator):
             prompts=self.task.encode_prompts(rows, template),
             dictionary=self.task.target_dictionary,
             shuffle=False,
-            utterance_cmvn=self.task.cfg.utterance_cmvn,
+            trim_silence=self.trim_silence,
+            **feature_options(self.task),
         )
         return dataset.collater([dataset[i] for i in range(len(dataset))])
 
@@ -247,14 +262,28 @@ class Wav2PromptInference(LLMGenerator):
         best, ids = cosine.max(dim=-1) if cosine.numel() else (torch.zeros(0), torch.zeros(0, dtype=torch.long))
         ids = ids.tolist()
         duration = covered_seconds(header_num_frames(path, resample=True))
+        offset, heard = self._heard_part(path, duration)
         spans = to_seconds(token_spans(encoded["alpha"], len(ids), self.model.encoder.cfg.cif_threshold),
-                           subsampling, duration)
+                           subsampling, heard)
+        spans = [{k: round(v + offset, 4) for k, v in span.items()} for span in spans]  # the file's time
         pieces = self.task.tokenizer.convert_ids_to_tokens(ids)
         tokens = [dict(token=piece, id=i, cosine=round(float(c), 4), **span)
                   for piece, i, c, span in zip(pieces, ids, best, spans)]
         return {"duration": duration, "tokens": tokens, "words": self._words.words(ids, spans),
                 "frame_seconds": frame_seconds(subsampling)[0],
                 "alpha": [round(float(a), 4) for a in encoded["alpha"]]}
+
+    def _heard_part(self, path: str, duration: float):
+        """(where in the file the audio the model heard starts, how long it is), in seconds."""
+        from wav2prompt_plugin.data.audio_features import SAMPLE_RATE, load_waveform, num_frames
+        from wav2prompt_plugin.data.voice_activity import speech_bounds
+        from wav2prompt_plugin.timestamps import covered_seconds
+
+        waveform = load_waveform(path) if self.trim_silence else None
+        if waveform is None:
+            return 0.0, duration
+        first, end = speech_bounds(waveform, SAMPLE_RATE)
+        return first / SAMPLE_RATE, covered_seconds(num_frames(end - first))
 
     def prompt_lengths(self, audio: Sequence[str]) -> List[int]:
         """Number of vectors CIF fires for each utterance (the length of E_s)."""
@@ -285,7 +314,7 @@ class CtcTranscriber:
         dataset = Wav2PromptDataset(
             audio=audio, n_frames=[0] * len(audio), targets=[[] for _ in audio], transcripts=None,
             prompts=self.task.encode_prompts(rows, PromptTemplate("{speech}")),
-            dictionary=self.task.target_dictionary, shuffle=False, utterance_cmvn=self.task.cfg.utterance_cmvn)
+            dictionary=self.task.target_dictionary, shuffle=False, **feature_options(self.task))
         sample = dataset.collater([dataset[i] for i in range(len(dataset))])
         if self.device != "cpu":
             sample = utils.move_to_cuda(sample)

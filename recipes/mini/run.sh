@@ -5,6 +5,7 @@
 # paper's baselines (ASR-LLM cascade, Encoder-LLM), its ablation (no L_MSE) and few-shot fine-tuning.
 #
 #   bash recipes/mini/run.sh [--size smoke|default] [--tokenizer spm|bpe] [--stage N] [--stop-stage N]
+#                            [--recorded-speech true|false] [--feature-norm utterance|speech-frames]
 #   bash recipes/mini/run.sh --stage 12 --stop-stage 12   # the LLM-free first stage at 25-100% of the updates
 #
 # Each stage skips work whose output exists (delete the output to redo it).
@@ -16,6 +17,12 @@ size=default        # smoke: every stage end to end in minutes; default: the fig
 tokenizer=spm       # the LLM's tokenizer: spm (SentencePiece, as LLaMA-2) or bpe (byte-level BPE, as LLaMA-3)
 speech_variety=true   # training speech from festival too, augmented (local/synthesize.py --variety);
                       # false: espeak-ng alone, clean (data/<size>/espeak, exp/<size>_espeak)
+recorded_speech=false # true: training speech as people record it (local/synthesize.py --recorded-speech:
+                      # silence around it over a noise floor, pauses, a telephone line's band), in its own
+                      # corpus and exp (data/<size>/recorded, exp/<size>_recorded); not yet measured at default size
+feature_norm=utterance  # the task's --feature-norm for every model trained on the wav2prompt task: utterance
+                      # (CMVN over all frames) or speech-frames (over the frames within 30 dB of the loudest, so
+                      # silence does not set the scale; exp/<size>_speech_frames); not yet measured at default size
 stage=1
 stop_stage=11
 seed=1
@@ -60,6 +67,8 @@ while [ $# -gt 0 ]; do
     --size) size=$2; shift 2 ;;
     --tokenizer) tokenizer=$2; shift 2 ;;
     --speech-variety) speech_variety=$2; shift 2 ;;
+    --recorded-speech) recorded_speech=$2; shift 2 ;;
+    --feature-norm) feature_norm=$2; shift 2 ;;
     --cos-weight) cos_weight=$2; shift 2 ;;
     --stage) stage=$2; shift 2 ;;
     --stop-stage) stop_stage=$2; shift 2 ;;
@@ -128,6 +137,18 @@ case "$speech_variety" in
   false) corpus=$data/espeak exp=${exp}_espeak ;;
   *) echo "unknown --speech-variety $speech_variety (true|false)" >&2; exit 1 ;;
 esac
+recorded=()
+case "$recorded_speech" in
+  true) recorded=(--recorded-speech) corpus=$corpus/recorded exp=${exp}_recorded ;;
+  false) ;;
+  *) echo "unknown --recorded-speech $recorded_speech (true|false)" >&2; exit 1 ;;
+esac
+feature_norm_args=()
+case "$feature_norm" in
+  utterance) ;;
+  speech-frames) feature_norm_args=(--feature-norm speech-frames) exp=${exp}_speech_frames ;;
+  *) echo "unknown --feature-norm $feature_norm (utterance|speech-frames)" >&2; exit 1 ;;
+esac
 tasks=conf/tasks.json
 asr_template=$(python -c "import json; print(json.load(open('$tasks'))['asr']['template'])")
 ft_template=$(python -c "import json; print(json.load(open('$tasks'))['$ft_task']['template'])")
@@ -168,10 +189,10 @@ llm() {
 
 speech() {  # the corpus, then the test sentences in other conditions (noise, a voice never heard)
   local synthesize=(python local/synthesize.py --sentences "$data/world/sentences.tsv" \
-    --out "$corpus/speech" --size "$size" --seed "$seed" --jobs "$jobs" "${variety[@]}")
+    --out "$corpus/speech" --size "$size" --seed "$seed" --jobs "$jobs" "${variety[@]}" "${recorded[@]}")
   if [ -f "$corpus/speech/test.tsv" ]; then  # a corpus that exists is only checked against these flags
     "${synthesize[@]}" --check-only ||
-      { echo "run.sh: $corpus/speech was made otherwise (e.g. by another --speech-variety): move it and $exp away to redo them" >&2; exit 1; }
+      { echo "run.sh: $corpus/speech was made otherwise (e.g. by another --speech-variety or --recorded-speech): move it and $exp away to redo them" >&2; exit 1; }
   else
     "${synthesize[@]}"
   fi
@@ -202,7 +223,8 @@ fairseq_train() {
     --save-dir "$save_dir" --no-epoch-checkpoints --save-interval-updates 200 \
     --keep-interval-updates 1 --validate-interval-updates 200 --validate-interval 1000 \
     --log-format json --log-interval "$log_interval" --log-file "$save_dir/train.log" \
-    --num-workers 1 --cpu --spec-augment "$spec_augment" "${encoder[@]}" "${autocast[@]}" "$@"
+    --num-workers 1 --cpu --spec-augment "$spec_augment" "${encoder[@]}" "${autocast[@]}" \
+    "${feature_norm_args[@]}" "$@"
   touch "$save_dir/done"
 }
 
@@ -428,13 +450,19 @@ eval_trained() {  # eval_trained NAME SYSTEM FILE [ARGS...]: NAME if its trainin
   if [ -f "$file" ]; then eval_system "$name" "$system" "$@"; else log "not evaluating $name: no $file yet"; fi
 }
 
-eval_conditions() {  # Wav2Prompt on each test condition of local/make_conditions.py
+eval_conditions() {  # Wav2Prompt on each test condition of local/make_conditions.py; some again trimmed
   local c out
   for c in $(cd local && python -c "from make_conditions import CONDITIONS; print(*CONDITIONS)"); do
     out=$exp/eval_conditions/$c
     [ -f "$out/results.json" ] || in_lane "$out.log" wav2prompt-eval --checkpoint "$exp/wav2prompt/checkpoint_last.pt" \
       --llm-path "$exp/llm" --manifest "$data/conditions/$c/test.tsv" --tasks-file "$tasks" \
       --systems wav2prompt --out "$out"
+  done
+  for c in $(cd local && python -c "from make_conditions import TRIMMED; print(*TRIMMED)"); do
+    out=$exp/eval_conditions/${c}_trimmed
+    [ -f "$out/results.json" ] || in_lane "$out.log" wav2prompt-eval --checkpoint "$exp/wav2prompt/checkpoint_last.pt" \
+      --llm-path "$exp/llm" --manifest "$data/conditions/$c/test_wav.tsv" --tasks-file "$tasks" \
+      --systems wav2prompt --trim-silence --out "$out"
   done
 }
 

@@ -6,6 +6,8 @@
 Open http://127.0.0.1:7860/, upload or record a wav, pick a task's template or write one with
 {speech}: the page shows the LLM's answer, what it heard with its confidence, the picture of
 `wav2prompt-explain` and the token timeline. Bound to 127.0.0.1 unless --host says otherwise.
+A recording's leading and trailing silence is cut before the model hears it (data/voice_activity.py;
+its times stay the recording's); --no-trim-silence gives the model the whole recording.
 """
 import argparse
 import json
@@ -52,7 +54,8 @@ def main(argv=None):
         raise SystemExit("wav2prompt-demo needs its web server: pip install 'wav2prompt_plugin[demo]'") from None
     from wav2prompt_plugin.inference import Wav2PromptInference
 
-    model = Wav2PromptInference(args.checkpoint, llm_path=args.llm_path, device=args.device, beam=args.beam,
+    model = Wav2PromptInference(args.checkpoint, llm_path=args.llm_path, device=args.device,
+                                trim_silence=args.trim_silence, beam=args.beam,
                                 max_len_b=args.max_len_b)
     offered = {"transcribe (the model's own template)": model.task.train_template.text, **tasks}
     print(f"wav2prompt-demo: http://{args.host}:{args.port}/", flush=True)

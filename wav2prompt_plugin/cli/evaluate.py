@@ -42,6 +42,11 @@ the figures then count (`<task>_refused`, the share refused). `--timestamps` wri
 nearest token) and the words they make, with their times in seconds from CIF (timestamps.py);
 where the manifest has true word times (a `word_times` column), their errors go to results.json
 (`word_start_err_ms_median`, `_p90`, the same for the end; evaluation/word_times.py).
+
+`--trim-silence` cuts the leading and trailing silence of each audio file before the speech systems
+hear it (data/voice_activity.py), as `Wav2PromptInference` and the demo do by default. It is off
+here by default so that test figures stay those of the audio as given, comparable with earlier runs
+and with fairseq-generate; a manifest of .npy features cannot be trimmed and is refused with it.
 """
 import argparse
 import csv
@@ -255,6 +260,16 @@ def write_timestamps(out_dir, name, rows, heard):
     logger.info(f"{name}: CIF timestamps of {len(rows)} utterances in {path}")
 
 
+def refuse_features(loaded):
+    """--trim-silence cuts audio: a manifest whose rows hold features would be scored untrimmed."""
+    from wav2prompt_plugin.data.audio_features import load_waveform
+
+    for path, (rows, _) in loaded.items():
+        if rows and load_waveform(rows[0]["audio"]) is None:
+            raise SystemExit(f"--trim-silence: {path} holds features ({rows[0]['audio']}), not audio; "
+                             "silence is cut from audio files (e.g. the recipes' <split>_wav.tsv)")
+
+
 def build_generator(system, args):
     from wav2prompt_plugin.inference import LLMGenerator, Wav2PromptInference
 
@@ -263,7 +278,8 @@ def build_generator(system, args):
     if system in SPEECH_SYSTEMS:
         if not args.checkpoint:
             raise SystemExit(f"system {system!r} needs --checkpoint")
-        return Wav2PromptInference(args.checkpoint, llm_path=args.llm_path, **gen)
+        return Wav2PromptInference(args.checkpoint, llm_path=args.llm_path, trim_silence=args.trim_silence,
+                                   **gen)
     if system not in TEXT_SYSTEMS:
         raise SystemExit(f"unknown system {system!r} (systems: {', '.join(sorted(SPEECH_SYSTEMS | TEXT_SYSTEMS))})")
     if system == "cascade" and not hasattr(args, "hypotheses"):
@@ -322,6 +338,8 @@ def evaluate(args):
     tasks = load_tasks(args.tasks_file, args.tasks.split(",") if args.tasks else [], task_file)
     manifests = task_manifests(args, tasks)
     loaded = {path: load_rows(path) for path in set(manifests.values()) | ({args.manifest} - {None})}
+    if args.trim_silence:
+        refuse_features(loaded)
     results = load_results(args.out)
     results.setdefault("metric_labels", {}).update(
         {f"{n}_{t['metric']}": t["label"] for n, t in tasks.items() if t.get("label")})
@@ -432,6 +450,9 @@ def main(argv=None):
     parser.add_argument("--timestamps", action="store_true",
                         help="wav2prompt: write <name>.timestamps.jsonl, each --manifest utterance's tokens and "
                              "words as the LLM read them, with CIF's times in seconds (timestamps.py)")
+    parser.add_argument("--trim-silence", action="store_true",
+                        help="speech systems: cut each audio file's leading and trailing silence first "
+                             "(data/voice_activity.py; off by default, so figures are those of the audio as given)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--examples", type=int, default=3, help="example outputs kept per task")
     parser.add_argument("--device", default="cpu")

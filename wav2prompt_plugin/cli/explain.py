@@ -25,7 +25,8 @@ def explain(args):
 
     if args.template:
         PromptTemplate(args.template)
-    model = Wav2PromptInference(args.checkpoint, llm_path=args.llm_path, device=args.device, beam=args.beam,
+    model = Wav2PromptInference(args.checkpoint, llm_path=args.llm_path, device=args.device,
+                                trim_silence=args.trim_silence, beam=args.beam,
                                 max_len_b=args.max_len_b)
     heard = model.transcribe(args.audio, timestamps=True)
     answers = model.generate(args.audio, args.template) if args.template else [None] * len(args.audio)

@@ -11,6 +11,7 @@ commands when `--user-dir` names the plugin), never by a library import:
 * no hydra deprecation warnings: fairseq 0.12 composes its config through
   hydra 1.3's deprecated API, six warnings at every start that a user cannot act on.
 """
+import argparse
 import logging
 import os
 import sys
@@ -65,3 +66,6 @@ def add_model_arguments(parser):
     parser.add_argument("--beam", type=int, default=1)
     parser.add_argument("--max-len-b", type=int, default=60)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--trim-silence", action=argparse.BooleanOptionalAction, default=True,
+                        help="cut each recording's leading and trailing silence before the model hears it "
+                             "(data/voice_activity.py; on by default: people start recording before they speak)")

@@ -9,11 +9,18 @@ Audio must be mono. A sample rate other than 16 kHz is resampled by
 `load_features` (the Python API takes any file); the task refuses it in a
 manifest unless --resample-audio, since mixed rates there usually mean a data
 preparation mistake and n_frames counted at the wrong rate.
+
+Per-utterance normalisation (`normalize_features`) is `utterance` (zero mean,
+unit variance over every frame: Kaldi's and fairseq's utterance CMVN) or
+`speech-frames` (the statistics of the frames loud enough to be speech, applied
+to every frame), so that silence around or inside an utterance does not set the
+scale its speech is normalised by.
 """
 import io
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import soundfile as sf
@@ -28,6 +35,20 @@ from wav2prompt_plugin.errors import InputError
 
 SAMPLE_RATE = 16000
 NUM_MEL_BINS = 80
+
+FEATURE_NORMS = ("utterance", "speech-frames")
+# speech-frames: a frame is speech if its energy is within SPEECH_WITHIN_DB of the utterance's
+# LOUDEST_FRAMES loudest frames (their mean energy). The reference is the loudest frames, not a
+# percentile or the mean over all frames, because silence added before, after or inside an utterance
+# adds only quieter frames and so leaves both the reference and the choice of speech frames as they
+# were. 30 dB keeps the vowels and most consonants of speech (a fricative is 20-30 dB below a vowel)
+# and leaves out silence and a noise floor 30 dB or more below the speech; where noise is louder than
+# that, it lies under the speech too and belongs in the statistics. Chosen over global statistics of
+# the training set: nothing to compute beforehand or to carry beside a checkpoint, and each recording's
+# channel is still normalised away, as utterance CMVN does.
+SPEECH_WITHIN_DB = 30.0
+LOUDEST_FRAMES = 20
+_DB_PER_NEPER = 10.0 / np.log(10.0)  # fbank is the natural log of mel power
 
 
 class AudioError(InputError):
@@ -82,8 +103,33 @@ def _load_npy(source, name: str) -> np.ndarray:
         raise AudioError(f"{name}: cannot read .npy features ({e})") from None
 
 
-def load_features(audio: str, utterance_cmvn: bool = True, resample: bool = True) -> np.ndarray:
-    """T x 80 float32 features for one manifest `audio` entry."""
+def frame_energy_db(feats: np.ndarray) -> np.ndarray:
+    """T: each fbank frame's mel power summed over its bins, in dB."""
+    return _DB_PER_NEPER * np.logaddexp.reduce(feats.astype(np.float64), axis=1)
+
+
+def speech_frames(feats: np.ndarray) -> np.ndarray:
+    """T bool: the frames within SPEECH_WITHIN_DB of the mean energy of the LOUDEST_FRAMES loudest ones
+    (those loudest frames always among them)."""
+    energy = frame_energy_db(feats)
+    loudest = np.sort(energy)[-min(LOUDEST_FRAMES, len(energy)):]
+    return energy >= min(loudest.mean() - SPEECH_WITHIN_DB, loudest[0])
+
+
+def normalize_features(feats: np.ndarray, feature_norm: str = "utterance") -> np.ndarray:
+    """T x C features at zero mean and unit variance over all frames (`utterance`) or over the speech
+    frames (`speech-frames`, see SPEECH_WITHIN_DB)."""
+    if feature_norm not in FEATURE_NORMS:
+        raise ValueError(f"feature normalisation {feature_norm!r}: expected one of {', '.join(FEATURE_NORMS)}")
+    reference = feats[speech_frames(feats)] if feature_norm == "speech-frames" else feats
+    return ((feats - reference.mean(0)) / np.maximum(reference.std(0), 1e-5)).astype(np.float32)
+
+
+def load_features(audio: str, utterance_cmvn: bool = True, resample: bool = True,
+                  feature_norm: str = "utterance", trim_silence: bool = False) -> np.ndarray:
+    """T x 80 float32 features for one manifest `audio` entry; with `utterance_cmvn`, normalised per
+    utterance by `feature_norm` (`normalize_features`); with `trim_silence`, an audio file's leading and
+    trailing silence is cut first (voice_activity.py; .npy features are used as they are)."""
     path, slice_ptr = split_slice(audio)
     if not os.path.isfile(path):
         raise AudioError(f"audio file {path} does not exist")
@@ -92,13 +138,13 @@ def load_features(audio: str, utterance_cmvn: bool = True, resample: bool = True
         if len(data) >= 3 and is_npy_data(data):
             feats = _load_npy(io.BytesIO(data), audio)
         elif len(data) >= 3 and is_sf_audio_data(data):
-            feats = kaldi_fbank(read_waveform(io.BytesIO(data), audio, resample))
+            feats = kaldi_fbank(_waveform(io.BytesIO(data), audio, resample, trim_silence))
         else:
             raise AudioError(f"{audio}: zip slice is neither .npy nor audio")
     elif path.endswith(".npy"):
         feats = _load_npy(path, path)
     else:
-        feats = kaldi_fbank(read_waveform(path, path, resample))
+        feats = kaldi_fbank(_waveform(path, path, resample, trim_silence))
     if feats.ndim != 2 or feats.shape[1] != NUM_MEL_BINS:
         raise AudioError(f"{audio}: features of shape {feats.shape}, expected T x {NUM_MEL_BINS}")
     if feats.shape[0] == 0:
@@ -107,8 +153,28 @@ def load_features(audio: str, utterance_cmvn: bool = True, resample: bool = True
         raise AudioError(f"{audio}: features contain NaN or inf")
     feats = feats.astype(np.float32)
     if utterance_cmvn:
-        feats = (feats - feats.mean(0)) / np.maximum(feats.std(0), 1e-5)
+        feats = normalize_features(feats, feature_norm)
     return feats
+
+
+def _waveform(source, name: str, resample: bool, trim_silence: bool) -> np.ndarray:
+    waveform = read_waveform(source, name, resample)
+    if trim_silence:
+        from wav2prompt_plugin.data.voice_activity import trim_silence as trim
+
+        waveform = trim(waveform, SAMPLE_RATE)
+    return waveform
+
+
+def load_waveform(audio: str, resample: bool = True) -> Optional[np.ndarray]:
+    """The 16 kHz waveform of one manifest `audio` entry, or None where it holds features."""
+    path, slice_ptr = split_slice(audio)
+    if not os.path.isfile(path):
+        raise AudioError(f"audio file {path} does not exist")
+    if slice_ptr:
+        data = read_from_stored_zip(path, slice_ptr[0], slice_ptr[1])
+        return read_waveform(io.BytesIO(data), audio, resample) if is_sf_audio_data(data) else None
+    return None if path.endswith(".npy") else read_waveform(path, path, resample)
 
 
 def header_num_frames(audio: str, resample: bool = False) -> int:

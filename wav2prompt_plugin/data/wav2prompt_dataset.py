@@ -40,6 +40,8 @@ class Wav2PromptDataset(FairseqDataset):
         dictionary,
         shuffle: bool = True,
         utterance_cmvn: bool = True,
+        feature_norm: str = "utterance",
+        trim_silence: bool = False,
         feature_transform=None,
         names: Optional[Sequence[str]] = None,
         skip_bad_rows: bool = False,
@@ -54,6 +56,8 @@ class Wav2PromptDataset(FairseqDataset):
         self.dictionary = dictionary
         self.shuffle = shuffle
         self.utterance_cmvn = utterance_cmvn
+        self.feature_norm = feature_norm  # audio_features.normalize_features
+        self.trim_silence = trim_silence  # leading/trailing silence cut from audio files (voice_activity.py)
         self.feature_transform = feature_transform  # e.g. SpecAugment, training only
         self.names = self.audio if names is None else PackedStrings.of(names)
         self.skip_bad_rows = skip_bad_rows
@@ -72,7 +76,8 @@ class Wav2PromptDataset(FairseqDataset):
 
     def __getitem__(self, index):
         try:
-            features = load_features(self.audio[index], self.utterance_cmvn, self.resample_audio)
+            features = load_features(self.audio[index], self.utterance_cmvn, self.resample_audio,
+                                     self.feature_norm, self.trim_silence)
         except AudioError as e:
             if not self.skip_bad_rows:
                 raise AudioError(f"{self.names[index]}: {e}") from None

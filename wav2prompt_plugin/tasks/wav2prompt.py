@@ -7,12 +7,13 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
-from fairseq.dataclass import FairseqDataclass
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.optim.amp_optimizer import AMPOptimizer
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, OmegaConf, open_dict
 
 from wav2prompt_plugin.bpe.llm_tokenizer import LLMTokenizerBPE
+from wav2prompt_plugin.data.audio_features import FEATURE_NORMS
 from wav2prompt_plugin.data.llm_dictionary import (
     LLMDictionary,
     check_llm_dir,
@@ -83,6 +84,15 @@ class Wav2PromptTaskConfig(FairseqDataclass):
     )
     utterance_cmvn: bool = field(
         default=True, metadata={"help": "normalise each utterance's features to zero mean, unit variance"}
+    )
+    # saved with the task config in every checkpoint, so inference normalises as training did; a
+    # checkpoint from before this option has none and loads with the default, which is what it trained with
+    feature_norm: ChoiceEnum(FEATURE_NORMS) = field(
+        default="utterance",
+        metadata={"help": "with --utterance-cmvn, the frames whose mean and variance normalise the utterance: "
+                  "utterance (all of them: silence around the speech sets the scale) or speech-frames "
+                  "(those within 30 dB of its loudest frames: silence added before, after or inside "
+                  "changes nothing; data/audio_features.py)"},
     )
     spec_augment: str = field(
         default="",
@@ -232,6 +242,7 @@ class Wav2PromptTask(FairseqTask):
             dictionary=self.dictionary,
             shuffle=is_train,
             utterance_cmvn=self.cfg.utterance_cmvn,
+            feature_norm=str(self.cfg.feature_norm),
             feature_transform=spec_augment(self.cfg.spec_augment) if is_train else None,
             names=[f"{manifest.where(i)}: id {r['id']!r}" for i, r in enumerate(manifest.rows)],
             skip_bad_rows=self.cfg.skip_bad_rows,

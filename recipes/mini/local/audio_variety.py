@@ -7,7 +7,9 @@
   moves pitch with tempo, as Kaldi's 0.9 / 1.0 / 1.1), a pitch shift (`pitch`)
   and reverberation (`reverb`, freeverb's room model);
 * additive noise at a chosen SNR (white, brown, or babble from other
-  utterances), in numpy: a sum scaled to a power ratio.
+  utterances), in numpy: a sum scaled to a power ratio;
+* a recording's silence before and after the speech over a noise floor, and
+  a telephone line's band (300-3400 Hz, 8 kHz; sox `sinc` and `rate`).
 
 Every random choice is the caller's; these functions are deterministic.
 """
@@ -23,6 +25,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 SAMPLE_RATE = 16000
+TELEPHONE_BAND_HZ, TELEPHONE_RATE = (300, 3400), 8000
 
 
 def require(program: str, package: str):
@@ -73,16 +76,44 @@ def read_16k(path: str) -> np.ndarray:
     return resample_16k(samples if samples.ndim == 1 else samples[:, 0], rate)
 
 
-def sox_effects(samples: np.ndarray, effects) -> np.ndarray:
-    """int16 16 kHz samples through sox's effect chain (e.g. ["speed", "1.1"]), back at 16 kHz."""
-    if not effects:
+def sox_effects(samples: np.ndarray, effects, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """int16 16 kHz samples through sox's effect chain (e.g. ["speed", "1.1"]), back at `rate` (16 kHz).
+
+    sox -R: its "repeatable" mode, which seeds the dither sox adds when an effect leaves more than 16
+    bits; without it the same call writes other samples at each run."""
+    if not effects and rate == SAMPLE_RATE:
         return samples
-    raw = ["-t", "raw", "-r", str(SAMPLE_RATE), "-e", "signed", "-b", "16", "-c", "1"]
-    cmd = ["sox", "-V1", *raw, "-", *raw, "-", *[str(e) for e in effects], "rate", str(SAMPLE_RATE)]
+
+    def raw(r):
+        return ["-t", "raw", "-r", str(r), "-e", "signed", "-b", "16", "-c", "1"]
+
+    cmd = ["sox", "-R", "-V1", *raw(SAMPLE_RATE), "-", *raw(rate), "-", *[str(e) for e in effects], "rate", str(rate)]
     proc = subprocess.run(cmd, input=samples.astype("<i2").tobytes(), capture_output=True)
     if proc.returncode != 0:
         raise RuntimeError(f"sox failed ({' '.join(cmd)}): {proc.stderr.decode().strip()}")
     return np.frombuffer(proc.stdout, dtype="<i2").astype(np.int16)
+
+
+def telephone(samples: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """int16 16 kHz samples as a telephone line carries them: 300-3400 Hz (sox `sinc`), at 8 kHz, then
+    at `rate` (8000: the 8 kHz samples themselves)."""
+    narrow = sox_effects(samples, ["sinc", f"{TELEPHONE_BAND_HZ[0]}-{TELEPHONE_BAND_HZ[1]}"], TELEPHONE_RATE)
+    return narrow if rate == TELEPHONE_RATE else resample_16k(narrow, TELEPHONE_RATE)
+
+
+def floor_noise(n: int, dbfs: float, rng: np.random.Generator) -> np.ndarray:
+    """n samples of white noise at an RMS of `dbfs` (of int16 full scale); None for digital zero."""
+    if dbfs is None:
+        return np.zeros(n)
+    return rng.standard_normal(n) * 32768.0 * 10 ** (dbfs / 20)
+
+
+def with_silence(samples: np.ndarray, before: int, after: int, floor_dbfs, rng: np.random.Generator) -> np.ndarray:
+    """int16 samples with `before` and `after` samples of silence around them, a noise floor of
+    `floor_dbfs` (None: digital zero) under the whole recording, as a microphone's own noise is."""
+    x = np.concatenate([np.zeros(before), samples.astype(np.float64), np.zeros(after)])
+    x += floor_noise(len(x), floor_dbfs, rng)
+    return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
 
 def noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:

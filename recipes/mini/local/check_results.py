@@ -5,7 +5,7 @@ import math
 import os
 import sys
 
-from make_conditions import CONDITIONS
+from make_conditions import evaluated_conditions
 
 TASKS = ["asr", "st_fr", "st_es", "intent", "sqa", "sqqa"]
 METRICS = ["asr_wer", "st_fr_bleu", "st_es_bleu", "intent_acc", "sqa_acc", "sqqa_acc",
@@ -65,7 +65,7 @@ def check(exp: str):
         for task, rates in following.items():
             for rate in FOLLOWING:
                 in_range(rates[rate], (system, task, rate))
-    for name in CONDITIONS:
+    for name in evaluated_conditions():
         for metric in METRICS + ["cif_len_exact", "wer_confident80"]:
             upper = 100.0 if metric not in ("asr_wer", "prompt_positions_per_second", "wer_confident80") else math.inf
             in_range(results["conditions"][name][metric], (name, metric), upper)

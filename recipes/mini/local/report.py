@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from fewshot_report import TUNED, fewshot_section
-from make_conditions import CONDITIONS
+from make_conditions import evaluated_conditions
 from paper_claims import check_claims, task_metrics
 from wav2prompt_plugin.confidence import auroc
 from wav2prompt_plugin.evaluation.metrics import word_error_rate
@@ -74,7 +74,8 @@ def read_confidences(path: str) -> list:
 def conditions_table(exp: str, results: dict) -> list:
     """Markdown lines: Wav2Prompt on the test sentences in each condition of local/make_conditions.py,
     and how well its confidence flags a wrong transcript over all of them; into `results` too."""
-    names = [n for n in CONDITIONS if os.path.isfile(os.path.join(exp, "eval_conditions", n, "results.json"))]
+    conditions = evaluated_conditions()
+    names = [n for n in conditions if os.path.isfile(os.path.join(exp, "eval_conditions", n, "results.json"))]
     if not names or "wav2prompt" not in results["systems"]:
         return []
     clean = results["systems"]["wav2prompt"]
@@ -89,7 +90,7 @@ def conditions_table(exp: str, results: dict) -> list:
              "the test split. `confidence AUROC`: how well the per-utterance confidence ranks right transcripts "
              "above wrong ones.", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for name, figures in [("clean held-out espeak-ng voices (test split)", clean)] + \
-                         [(CONDITIONS[n], results["conditions"][n]) for n in names]:
+                         [(conditions[n], results["conditions"][n]) for n in names]:
         bleu = [m for m in tasks if m.endswith("_bleu")]
         share = " / ".join(f"{100 * figures[m] / clean[m]:.0f}" for m in bleu if clean.get(m))
         cells = [name] + [f"{figures[m]:.1f}" if m in figures else "" for m in tasks + [c for c, _ in CONDITION_COLUMNS[:1]]]

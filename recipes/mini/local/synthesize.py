@@ -12,6 +12,14 @@ speaks the English transcript ``en``:
   from espeak-ng, and each train utterance augmented as a speech toolkit would
   (speed perturbation, additive noise at a random SNR, reverberation:
   audio_variety.py);
+* with ``--recorded-speech``, train utterances are made as people record
+  speech (the test split's audio is not): half with silence before and after
+  (0.2-2 s each) over a noise floor of -90 to -45 dBFS, a fifth of them digital
+  zero; a third of the espeak-ng ones with 1-3 pauses of 0.2-1 s between words
+  (SSML breaks, where espeak-ng ends a word), over a noise floor too; 15%
+  through a telephone line's band (300-3400 Hz, resampled through 8 kHz). Drawn
+  from each utterance's own generator, so the voices and augmentation of the
+  corpus without it stay as they are;
 * dev and test sentences get one clean espeak-ng utterance with a held-out
   voice: a variant that train never uses, in one of the train accents or in an
   accent train never hears, so evaluation measures generalisation to unseen
@@ -33,7 +41,7 @@ Writes fairseq speech-to-text manifests ``OUTDIR/<split>.tsv`` (audio = the
 
 Usage:
     python synthesize.py --sentences DIR/sentences.tsv --out OUTDIR \
-        [--size smoke|default] [--seed 1] [--jobs 2]
+        [--size smoke|default] [--seed 1] [--jobs 2] [--variety] [--recorded-speech]
 """
 import argparse
 import csv
@@ -52,8 +60,10 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from audio_variety import (festival_batch, festival_voices, mix_at_snr, noise, read_16k, require,
-                           resample_16k, sox_effects)
+from xml.sax.saxutils import escape
+
+from audio_variety import (TELEPHONE_BAND_HZ, TELEPHONE_RATE, festival_batch, festival_voices, mix_at_snr, noise,
+                           read_16k, require, resample_16k, sox_effects, telephone, with_silence)
 from wav2prompt_plugin.data.audio_features import kaldi_fbank
 
 # espeak-ng accents (language voices). "en" is an alias of en-gb, so only
@@ -100,6 +110,15 @@ FESTIVAL_PITCH_CENTS = (-300, 300)
 SPEEDS = (0.9, 1.0, 1.1)
 NOISE_SHARE, NOISE_SNR_DB, NOISE_KINDS = 0.3, (5.0, 25.0), ("white", "brown")
 REVERB_SHARE, REVERBERANCE, ROOM_SCALE = 0.2, (20, 80), (30, 100)
+
+# --recorded-speech: train audio as people record it. Silence before and after the speech for half of
+# the utterances, over a noise floor drawn from a microphone's range (digital zero for a fifth: a
+# recording cut out of a file); pauses between words for a third of the espeak-ng ones; a telephone
+# line for 15%. The rest stays trimmed, as the test split is.
+SILENCE_SHARE, SILENCE_SECONDS = 0.5, (0.2, 2.0)
+FLOOR_DBFS, DIGITAL_ZERO_SHARE = (-90.0, -45.0), 0.2
+PAUSE_SHARE, PAUSES, PAUSE_SECONDS = 1 / 3, (1, 3), (0.2, 1.0)
+TELEPHONE_SHARE = 0.15
 
 N_TRAIN_VOICES = {"smoke": 1, "default": 3}
 
@@ -188,7 +207,7 @@ def read_sentences(path, domain="general", splits=SPLITS):
     return rows
 
 
-def plan_utterances(rows, n_train_voices, seed, variety=False):
+def plan_utterances(rows, n_train_voices, seed, variety=False, recorded=False):
     """List one task dict per utterance, in input order."""
     if n_train_voices > len(TRAIN_VOICES):
         sys.exit(f"error: {n_train_voices} voices per sentence but only {len(TRAIN_VOICES)} train voices")
@@ -214,6 +233,9 @@ def plan_utterances(rows, n_train_voices, seed, variety=False):
             }
             if variety and row["split"] == "train":
                 task.update(train_variety(jitter))
+            if recorded and row["split"] == "train":
+                task.update(recorded_speech(random.Random(f"{seed}/{row['id']}/{k}/recorded"), task,
+                                            len(row["en"].split())))
             tasks.append(task)
     return tasks
 
@@ -232,7 +254,21 @@ def train_variety(rng):
     return variety
 
 
-def check_config(out_dir, seed, variety, write=True):
+def recorded_speech(rng, task, n_words):
+    """A train utterance's silence, pauses, noise floor and line (--recorded-speech), from its own generator."""
+    out = {"silence": None, "pauses": [], "telephone": False}
+    if rng.random() < SILENCE_SHARE:
+        out["silence"] = (round(rng.uniform(*SILENCE_SECONDS), 2), round(rng.uniform(*SILENCE_SECONDS), 2))
+    if rng.random() < PAUSE_SHARE and n_words > 1 and "festival_voice" not in task:
+        gaps = sorted(rng.sample(range(1, n_words), min(rng.randint(*PAUSES), n_words - 1)))
+        out["pauses"] = [(gap, round(rng.uniform(*PAUSE_SECONDS), 2)) for gap in gaps]  # before word `gap`
+    out["floor"] = None if rng.random() < DIGITAL_ZERO_SHARE else round(rng.uniform(*FLOOR_DBFS), 1)
+    out["floor_seed"] = rng.getrandbits(32)
+    out["telephone"] = rng.random() < TELEPHONE_SHARE
+    return out
+
+
+def check_config(out_dir, seed, variety, write=True, recorded=False):
     """Refuse to mix utterances made with different random settings (or, with write=False, a
     directory that does not say how it was made)."""
     config = {
@@ -247,6 +283,11 @@ def check_config(out_dir, seed, variety, write=True):
                               "pitch_cents": list(FESTIVAL_PITCH_CENTS)}
         config["augmentation"] = {"speeds": list(SPEEDS), "noise": [NOISE_SHARE, list(NOISE_SNR_DB), list(NOISE_KINDS)],
                                   "reverb": [REVERB_SHARE, list(REVERBERANCE), list(ROOM_SCALE)]}
+    if recorded:
+        config["recorded_speech"] = {
+            "silence": [SILENCE_SHARE, list(SILENCE_SECONDS)], "floor_dbfs": [list(FLOOR_DBFS), DIGITAL_ZERO_SHARE],
+            "pauses": [PAUSE_SHARE, list(PAUSES), list(PAUSE_SECONDS)],
+            "telephone": [TELEPHONE_SHARE, list(TELEPHONE_BAND_HZ), TELEPHONE_RATE]}
     path = out_dir / CONFIG_FILE
     if path.exists():
         old = json.loads(path.read_text())
@@ -264,12 +305,23 @@ def check_config(out_dir, seed, variety, write=True):
 # --------------------------------------------------------------------------- #
 # Synthesis and features (run in worker processes)
 # --------------------------------------------------------------------------- #
-def speak(text, voice, speed, pitch):
-    """Run espeak-ng; return its 22.05 kHz int16 samples."""
+def with_pauses(text, pauses):
+    """SSML for espeak-ng -m: the text with a break of the given seconds before each word index."""
+    words = [escape(w) for w in text.split()]
+    for gap, seconds in reversed(pauses):
+        words.insert(gap, f'<break time="{round(seconds * 1000)}ms"/>')
+    return f"<speak>{' '.join(words)}</speak>"
+
+
+def speak(text, voice, speed, pitch, pauses=()):
+    """Run espeak-ng; return its 22.05 kHz int16 samples. `pauses`: (word index, seconds) of silence
+    before that word (SSML breaks)."""
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "espeak.wav")
+        markup = ["-m"] if pauses else []
         # "--" so that text can never be taken for an option.
-        cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", wav, "--", text]
+        cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), *markup, "-w", wav, "--",
+               with_pauses(text, pauses) if pauses else text]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0 or not os.path.exists(wav):
             raise RuntimeError(f"espeak-ng failed ({' '.join(cmd)}): {proc.stderr.strip()}")
@@ -318,7 +370,8 @@ def synthesize_one(job):
             audio = read_16k(task["festival_raw"])
             effects += ["pitch", task["cents"]]
         else:
-            audio = to_16k(speak(task["row"]["en"], task["voice"], task["speed"], task["pitch"]))
+            audio = to_16k(speak(task["row"]["en"], task["voice"], task["speed"], task["pitch"],
+                                 task.get("pauses", ())))
         if task.get("speed_factor", 1.0) != 1.0:
             effects += ["speed", task["speed_factor"]]
         if task.get("reverb"):
@@ -327,6 +380,11 @@ def synthesize_one(job):
         if task.get("noise"):
             kind, snr, seed = task["noise"]
             audio = mix_at_snr(audio, noise(kind, len(audio), np.random.default_rng(seed)), snr)
+        if task.get("silence") or task.get("pauses"):
+            before, after = (round(s * SAMPLE_RATE) for s in task["silence"] or (0, 0))
+            audio = with_silence(audio, before, after, task["floor"], np.random.default_rng(task["floor_seed"]))
+        if task.get("telephone"):
+            audio = telephone(audio)
         save_utterance(audio, wav_path, npy_path)
         if "festival_raw" in task:
             os.remove(task["festival_raw"])
@@ -418,6 +476,9 @@ def parse_args(argv=None):
     p.add_argument("--jobs", type=int, default=2, help="parallel synthesis processes")
     p.add_argument("--variety", action="store_true",
                    help="train speech from festival too, and augmented (speed, noise, reverberation)")
+    p.add_argument("--recorded-speech", action="store_true",
+                   help="train speech as people record it: silence around it over a noise floor, pauses "
+                        "between words, a telephone line's band")
     p.add_argument("--check-only", action="store_true",
                    help="only check that --out was synthesised with these settings (or is new)")
     return p.parse_args(argv)
@@ -426,25 +487,26 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     if args.check_only:
-        check_config(args.out.resolve(), args.seed, args.variety, write=False)
+        check_config(args.out.resolve(), args.seed, args.variety, write=False, recorded=args.recorded_speech)
         return
     start = time.time()
     repeatable_sox()
     check_voices(espeak_binary())
-    if args.variety:
+    if args.variety or args.recorded_speech:
         require("sox", "sox")
+    if args.variety:
         require("festival", FESTIVAL_PACKAGES)
         missing = set(TRAIN_FESTIVAL_VOICES) - festival_voices()
         if missing:
             sys.exit(f"error: festival has no voice {', '.join(sorted(missing))} "
                      f"(install: apt-get install {FESTIVAL_PACKAGES})")
     rows = read_sentences(args.sentences)
-    tasks = plan_utterances(rows, N_TRAIN_VOICES[args.size], args.seed, args.variety)
+    tasks = plan_utterances(rows, N_TRAIN_VOICES[args.size], args.seed, args.variety, args.recorded_speech)
 
     out = args.out.resolve()
     (out / "fbank").mkdir(parents=True, exist_ok=True)
     (out / "wav").mkdir(parents=True, exist_ok=True)
-    check_config(out, args.seed, args.variety)
+    check_config(out, args.seed, args.variety, recorded=args.recorded_speech)
 
     jobs = [(t, str(out / "wav" / f"{t['utt_id']}.wav"), str(out / "fbank" / f"{t['utt_id']}.npy"))
             for t in tasks]
