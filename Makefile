@@ -11,7 +11,7 @@ APT      := espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us
 VOICES   := /usr/share/festival/voices/english/kal_diphone /usr/share/festival/voices/english/ked_diphone \
             /usr/share/festival/voices/us/cmu_us_slt_arctic_hts
 
-.PHONY: install system-packages test demo clean
+.PHONY: install system-packages test test-fast demo clean
 
 install: system-packages $(STAMP)
 
@@ -33,6 +33,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 test: install
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m pytest -q tests
+
+# the unit tier: everything but the tests marked slow (training, recipes, benchmarks, the browser,
+# the commands in subprocesses), a few minutes
+test-fast: install
+	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m pytest -q -m "not slow" tests
 
 demo: install
 	HF_HUB_OFFLINE=1 PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash recipes/mini/run.sh --size $(SIZE)

@@ -3,6 +3,8 @@ import csv
 import json
 import os
 
+import pytest
+
 from conftest import SENTENCES, run_cli, write_manifest
 
 RECIPE = os.path.join(os.path.dirname(__file__), "..", "recipes", "mini", "local")
@@ -52,6 +54,7 @@ def write_hypotheses(path, rows):
         f.write("id\thyp\n" + "".join(f"{i}\t{h}\n" for i, h in rows))
 
 
+@pytest.mark.slow
 def test_cascade_with_reference_hypotheses_is_the_text_topline(speech_data, tiny_llm, tmp_path):
     tasks = tmp_path / "tasks.json"
     tasks.write_text(json.dumps({
@@ -95,6 +98,7 @@ def test_cascade_with_reference_hypotheses_is_the_text_topline(speech_data, tiny
     assert proc.returncode != 0 and f"no hypothesis for id {rows[0]['id']!r}" in proc.stderr
 
 
+@pytest.mark.slow
 def test_fewshot_sets_are_nested_training_sentences(tmp_path):
     speech = tmp_path / "speech"
     speech.mkdir()
@@ -138,6 +142,7 @@ def fbank_manifests(speech_data, out):
         write_manifest(str(out / f"{split}.tsv"), rows)
 
 
+@pytest.mark.slow
 def test_cascade_asr_with_fairseq_speech_to_text(speech_data, tmp_path, monkeypatch):
     """prepare_asr.py's vocabulary and config drive fairseq's own S2T task on our manifests."""
     speech, asr = tmp_path / "speech", tmp_path / "asr"

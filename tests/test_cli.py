@@ -9,6 +9,8 @@ import torch
 
 from conftest import run_cli
 
+pytestmark = pytest.mark.slow
+
 TEMPLATE = "repeat {speech} text"
 SMALL_ENCODER = [
     "--arch", "wav2prompt_tiny", "--encoder-layers", "2", "--encoder-embed-dim", "32",

@@ -20,6 +20,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from faults.faults_common import TEMPLATE, TINY_MODEL
 
+pytestmark = pytest.mark.slow
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 UNFINISHED = "Expected to have finished reduction in the prior iteration"
 

@@ -17,6 +17,8 @@ import soundfile as sf
 from conftest import run_cli
 from test_cli import train_args
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 TEMPLATE = "repeat {speech} text"
 RATE = 16000

@@ -13,6 +13,8 @@ import torch
 
 from faults.faults_common import TINY_MODEL
 
+pytestmark = pytest.mark.slow
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TRACED_TRAIN = os.path.join(HERE, "faults", "traced_train.py")
 CPU_DDP = ["--cpu", "--ddp-backend", "legacy_ddp", "--distributed-backend", "gloo"]

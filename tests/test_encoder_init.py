@@ -10,6 +10,8 @@ import torch
 from conftest import run_cli
 from test_cli import SMALL_ENCODER
 
+pytestmark = pytest.mark.slow
+
 SMALL_CTC = ["--arch", "speech_encoder_ctc_tiny"] + SMALL_ENCODER[2:]
 
 

@@ -101,6 +101,7 @@ def trained(tmp_path_factory, speech_data, tiny_llm):
     return {"logs": logs, "checkpoint": os.path.join(save_dir, "checkpoint_last.pt")}
 
 
+@pytest.mark.slow
 def test_training_on_ce_alone_reduces_the_loss(trained):
     logs = trained["logs"]
     assert len(logs) >= 35 and "mse" not in logs[0]
@@ -109,6 +110,7 @@ def test_training_on_ce_alone_reduces_the_loss(trained):
     assert last < 0.8 * first
 
 
+@pytest.mark.slow
 def test_generate_after_reload_matches_fairseq_generate(trained, speech_data, tiny_llm):
     from wav2prompt_plugin.inference import Wav2PromptInference
 

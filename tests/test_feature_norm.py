@@ -85,6 +85,7 @@ def speech_frames_checkpoint(tmp_path_factory, speech_data, tiny_llm):
     return os.path.join(save_dir, "checkpoint_last.pt")
 
 
+@pytest.mark.slow
 def test_a_checkpoint_normalises_as_it_trained(speech_frames_checkpoint, speech_data, tiny_llm, tmp_path):
     """The task config in the checkpoint says speech-frames, and inference normalises so; a checkpoint from
     before --feature-norm (no such field) loads with utterance CMVN, what it trained with."""

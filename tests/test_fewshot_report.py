@@ -1,13 +1,10 @@
 """The mini recipe's few-shot table on the target domain, from hand-made evaluation figures."""
 import json
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "mini", "local"))
-
-from fewshot_report import fewshot_section  # noqa: E402
+from recipes.mini.local.fewshot_report import fewshot_section
 
 
 def run(fr, wer, es=80.0, intent=98.0, sqa=75.0, sqqa=90.0):

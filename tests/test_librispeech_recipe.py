@@ -20,10 +20,9 @@ import torch
 from conftest import CONTEXTS, SENTENCES
 from wav2prompt_plugin.data.audio_features import num_frames
 
-RECIPE = os.path.join(os.path.dirname(__file__), "..", "recipes", "librispeech")
-sys.path.insert(0, os.path.join(RECIPE, "local"))
+from recipes.librispeech.local.common import PrepError, normalize_transcript
 
-from common import PrepError, normalize_transcript  # noqa: E402
+RECIPE = os.path.join(os.path.dirname(__file__), "..", "recipes", "librispeech")
 
 LIBRISPEECH_SUBSETS = ("train-clean-100", "train-clean-360", "train-other-500",
                        "dev-clean", "dev-other", "test-clean", "test-other")
@@ -180,6 +179,7 @@ def recipe_run(corpora, tiny_llm, tmp_path_factory):
     return {"data": out / "data", "exp": out / "exp", "log": proc.stdout + proc.stderr}
 
 
+@pytest.mark.slow
 def test_librispeech_manifests(recipe_run, corpora):
     data = recipe_run["data"]
     for k, subset in enumerate(LIBRISPEECH_SUBSETS):
@@ -196,6 +196,7 @@ def test_librispeech_manifests(recipe_run, corpora):
     assert len(train) == 9 + 3 and list(train[0]) == ["id", "audio", "n_frames", "tgt_text"]
 
 
+@pytest.mark.slow
 def test_europarl_st_manifests(recipe_run):
     data = recipe_run["data"] / "europarl_st"
     for tgt, first in (("fr", "le chat dort"), ("es", "el gato duerme")):
@@ -209,6 +210,7 @@ def test_europarl_st_manifests(recipe_run):
         assert int(rows[2]["n_frames"]) == num_frames(len(audio))
 
 
+@pytest.mark.slow
 def test_mustc_slurp_and_qa_manifests(recipe_run):
     data = recipe_run["data"]
     mustc = read_tsv(data / "mustc" / "mustc_en-es_tst-COMMON.tsv")
@@ -231,6 +233,7 @@ TASKS = ("st_fr", "st_es", "st_fr_mustc", "st_es_mustc", "intent", "sqa", "sqqa"
 SYSTEMS = ("text_topline", "cascade", "wav2prompt", "encoder_llm")
 
 
+@pytest.mark.slow
 def test_zero_shot_and_few_shot_results(recipe_run, tiny_llm):
     exp = recipe_run["exp"]
     results = json.loads((exp / "results.json").read_text())
@@ -262,6 +265,7 @@ def test_zero_shot_and_few_shot_results(recipe_run, tiny_llm):
     assert all(f"{t}_" in "".join(claims["(a)"]["figures"]) for t in TASKS)
 
 
+@pytest.mark.slow
 def test_every_stage_wrote_its_outputs(recipe_run):
     data, exp = recipe_run["data"], recipe_run["exp"]
     for run in ("ctc", "wav2prompt", "encoder_llm", "asr", "fewshot/st_fr_2"):
@@ -285,6 +289,7 @@ def test_every_stage_wrote_its_outputs(recipe_run):
         "0. prepare", "1. encoder_init", "2. wav2prompt", "3. baselines", "4. zero_shot", "5. fewshot", "6. report"}
 
 
+@pytest.mark.slow
 def test_checkpoints_hold_the_recipe_configuration(recipe_run):
     exp = recipe_run["exp"]
     state = torch.load(exp / "wav2prompt" / "checkpoint_best.pt", map_location="cpu", weights_only=False)
@@ -312,6 +317,7 @@ def test_checkpoints_hold_the_recipe_configuration(recipe_run):
     assert fewshot["cfg"]["checkpoint"]["finetune_from_model"].endswith("wav2prompt/checkpoint_best.pt")
 
 
+@pytest.mark.slow
 def test_templates_fit_the_manifests(recipe_run):
     """Every task of both families reads only columns its test set has."""
     from wav2prompt_plugin.cli.evaluate import load_tasks, task_rows
@@ -332,8 +338,7 @@ def test_templates_fit_the_manifests(recipe_run):
 
 
 def test_bad_release_files_are_named(tmp_path):
-    import prepare_europarl_st
-    import prepare_librispeech
+    from recipes.librispeech.local import prepare_europarl_st, prepare_librispeech
 
     folder = tmp_path / "LibriSpeech" / "dev-clean" / "1" / "2"
     folder.mkdir(parents=True)
@@ -363,7 +368,7 @@ def test_transcript_normalisation():
 def test_cascade_hypotheses_group_sets_whose_ids_agree(tmp_path, monkeypatch):
     """An id that names two different utterances (MuST-C's ted_<talk>_<n>, cut per language pair) puts its
     sets in different groups; sets whose shared ids have one hypothesis (Europarl-ST's fr and es) share one."""
-    import cascade_hypotheses
+    from recipes.librispeech.local import cascade_hypotheses
 
     rows = [("st_fr", "a", "x"), ("st_fr", "b", "y"), ("st_es", "a", "x"), ("st_fr_mustc", "ted_1_0", "p"),
             ("st_es_mustc", "ted_1_0", "q"), ("asr", "c", "z")]

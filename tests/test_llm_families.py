@@ -13,6 +13,8 @@ from llm_families import FAMILIES, FRENCH, build_family
 from wav2prompt_plugin.data.templates import PromptTemplate, leading_special_tokens, text_prompt_ids
 from wav2prompt_plugin.inference import LLMGenerator
 
+pytestmark = pytest.mark.slow
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATES = [  # the speech at the start, in the middle and at the end; fields; accents
     "{speech} French:",

@@ -1,12 +1,9 @@
 """The mini recipe's claims table, on hand-made figures."""
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes", "mini", "local"))
-
-from paper_claims import check_claims  # noqa: E402
+from recipes.mini.local.paper_claims import check_claims
 
 
 def figures(wer, fr, es, intent):
@@ -47,7 +44,7 @@ def test_the_ablation_against_the_system_that_differs_in_mse_alone():
 
 
 def test_sweep_table_puts_each_share_beside_the_recipe():
-    from report import sweep_table
+    from recipes.mini.local.report import sweep_table
 
     base = dict(figures(5.0, 75.0, 70.0, 100.0), cif_len_exact=90.0, llm_free_fraction=0.0,
                 llm_train_positions=1000000, train_flops_llm=2.5e13, train_flops_other=1.25e13, train_seconds=600.4)
@@ -68,7 +65,7 @@ def test_conditions_table_and_the_confidence_over_every_condition(tmp_path):
     AUROC and the WER of the 80% most confident over the hypotheses of every condition together."""
     import json
 
-    from report import conditions_table
+    from recipes.mini.local.report import conditions_table
 
     def hyps(path, rows):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +95,7 @@ def test_word_times_in_the_report(tmp_path):
     """wav2prompt-eval's flat word-time figures become results.json's {median, p90} per side."""
     import json
 
-    from report import word_times_section
+    from recipes.mini.local.report import word_times_section
 
     figures = {"asr_wer": 7.5, "word_times_paired": 90.0, "word_start_err_ms_median": 40.0,
                "word_start_err_ms_p90": 95.0, "word_end_err_ms_median": 55.0, "word_end_err_ms_p90": 130.0}

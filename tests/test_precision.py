@@ -44,6 +44,7 @@ def test_combinations_that_would_train_something_else_are_refused(speech_data, t
     assert "use --llm-dtype bf16 --autocast-bf16" in str(error.value)
 
 
+@pytest.mark.slow
 def test_the_refusal_is_one_line_before_anything_trains(speech_data, tiny_llm, tmp_path):
     for flags in (["--fp16"], ["--amp", "--llm-dtype", "bf16"]):
         proc = run_cli(train_command(speech_data, tiny_llm, tmp_path, 1, flags), cwd=os.path.join(HERE, ".."),

@@ -1,5 +1,4 @@
 """The reading probe: the kind-only ceiling, its passages, and a short run."""
-import importlib.util
 import json
 import random
 import subprocess
@@ -15,12 +14,9 @@ TASKS = ROOT / "recipes" / "mini" / "conf" / "tasks.json"
 
 @pytest.fixture(scope="module")
 def probe():
-    sys.path.insert(0, str(LOCAL))
-    spec = importlib.util.spec_from_file_location("reading_probe", LOCAL / "reading_probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.path.remove(str(LOCAL))
+    from recipes.mini.local import reading_probe
+
+    return reading_probe
 
 
 def row(question, context):
@@ -63,6 +59,7 @@ def test_probe_passages_leave_only_matching_to_answer(probe, hard):
         assert len({p for p, _ in keys}) == len({o for _, o in keys}) == (2 if hard else 3)
 
 
+@pytest.mark.slow
 def test_short_probe_writes_its_figures(probe, smoke_world, tmp_path):
     world, out = smoke_world, tmp_path / "probe"
     proc = subprocess.run(

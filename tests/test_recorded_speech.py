@@ -14,8 +14,8 @@ import soundfile as sf
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "mini"
 SCRIPT = RECIPE / "local" / "synthesize.py"
-sys.path.insert(0, str(SCRIPT.parent))
-import synthesize  # noqa: E402
+
+from recipes.mini.local import synthesize
 
 TEXT = "the old man sees two birds in the park"
 
@@ -93,6 +93,7 @@ def recorded(tmp_path_factory):
             "plan": {k: plan_of(i) for k, i in chosen.items()}}
 
 
+@pytest.mark.slow
 def test_a_second_synthesis_from_nothing_writes_the_same_files(recorded):
     wavs = sorted(p.name for p in (recorded["dir"] / "out" / "wav").iterdir())
     assert len(wavs) == 6
@@ -101,6 +102,7 @@ def test_a_second_synthesis_from_nothing_writes_the_same_files(recorded):
             (recorded["dir"] / "again" / "wav" / name).read_bytes(), name
 
 
+@pytest.mark.slow
 def test_silence_pauses_and_the_telephone_line(recorded, tmp_path):
     wav = {k: sf.read(recorded["dir"] / "out" / "wav" / f"{u}.wav", dtype="int16")[0] for k, u in recorded["ids"].items()}
     rate = synthesize.SAMPLE_RATE
@@ -130,6 +132,7 @@ def test_silence_pauses_and_the_telephone_line(recorded, tmp_path):
     assert spectrum[hz > 4000].sum() < 1e-4 * band and spectrum[hz < 200].sum() < 1e-2 * band
 
 
+@pytest.mark.slow
 def test_a_corpus_made_otherwise_is_refused(recorded):
     """run.sh checks an existing corpus against its flags: one made with --recorded-speech is not one made
     without it, and the settings are in synthesis_config.json."""
@@ -140,6 +143,7 @@ def test_a_corpus_made_otherwise_is_refused(recorded):
     assert proc.returncode == 1 and "differs in: recorded_speech" in proc.stderr
 
 
+@pytest.mark.slow
 def test_run_sh_passes_the_options_on(tmp_path):
     """run.sh --recorded-speech true makes its own corpus (data/<size>/recorded) with synthesize.py
     --recorded-speech; --feature-norm speech-frames trains every wav2prompt-task model with it, in its own
@@ -180,8 +184,8 @@ def test_the_report_shows_silence_conditions_as_made_and_trimmed(tmp_path):
     (<name>_trimmed); the report's conditions table has a row for each, after the condition's own."""
     import json
 
-    import make_conditions
-    from report import conditions_table
+    from recipes.mini.local import make_conditions
+    from recipes.mini.local.report import conditions_table
     from test_paper_claims import figures
 
     assert set(make_conditions.TRIMMED) <= set(make_conditions.CONDITIONS)

@@ -22,6 +22,8 @@ from llm_families import LLAMA3_SPLIT, with_bos
 from test_cli import SMALL_ENCODER, train_args
 from test_encoder_llm import ENCODER_LLM
 
+pytestmark = pytest.mark.slow
+
 TEMPLATE = "Question: {speech} Answer:"
 MAX_LEN = 40
 SYSTEMS = ("text_topline", "cascade", "wav2prompt", "encoder_llm")

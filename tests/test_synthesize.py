@@ -10,8 +10,9 @@ import pytest
 import soundfile as sf
 
 SCRIPT = Path(__file__).resolve().parents[1] / "recipes" / "mini" / "local" / "synthesize.py"
-sys.path.insert(0, str(SCRIPT.parent))
-import synthesize  # noqa: E402
+
+from recipes.mini.local import synthesize
+
 HEADER = ["id", "audio", "n_frames", "tgt_text", "speaker", "kind", "fr", "es", "intent", "answer", "context"]
 SENTENCES = [
     ("t1", "train", "qa", "what is the capital of france", "quelle est la capitale de la france",
@@ -59,6 +60,7 @@ def corpus(tmp_path_factory):
     return sentences, out
 
 
+@pytest.mark.slow
 def test_manifests(corpus):
     _, out = corpus
     expected = {"train": {"t1_0", "t1_1", "t1_2", "t2_0", "t2_1", "t2_2"}, "dev": {"d1_0", "d2_0"}, "test": {"e1_0", "e2_0"}}
@@ -75,6 +77,7 @@ def test_manifests(corpus):
     assert rows[0]["tgt_text"] == "set an alarm for seven in the morning"
 
 
+@pytest.mark.slow
 def test_features(corpus):
     _, out = corpus
     for split in ("train", "dev", "test"):
@@ -86,6 +89,7 @@ def test_features(corpus):
             assert np.isfinite(feats).all()
 
 
+@pytest.mark.slow
 def test_wavs(corpus):
     _, out = corpus
     for split in ("train", "dev", "test"):
@@ -96,6 +100,7 @@ def test_wavs(corpus):
             assert int(r["n_frames"]) == 1 + (info.frames - 400) // 160
 
 
+@pytest.mark.slow
 def test_train_and_heldout_speakers_disjoint(corpus):
     _, out = corpus
     speakers = {s: {r["speaker"] for r in read_manifest(out / f"{s}.tsv")[1]} for s in ("train", "dev", "test")}
@@ -114,6 +119,7 @@ def test_train_and_heldout_speakers_disjoint(corpus):
     assert len({by_id[f"t1_{k}"] for k in range(3)}) == 3
 
 
+@pytest.mark.slow
 def test_rerun_is_idempotent(corpus):
     sentences, out = corpus
     npy = out / "fbank" / "t1_0.npy"
@@ -125,6 +131,7 @@ def test_rerun_is_idempotent(corpus):
     assert (out / "train.tsv").read_text() == manifest
 
 
+@pytest.mark.slow
 def test_check_only_refuses_a_corpus_made_with_other_settings(corpus, tmp_path):
     """run.sh checks an existing corpus this way (e.g. one made before --speech-variety became its
     default) instead of reusing it as if it were what the flags ask for."""
@@ -174,6 +181,7 @@ def test_train_variety_is_planned_per_utterance():
     assert [(t["speed"], t["pitch"]) for t in plain] == [(t["speed"], t["pitch"]) for t in tasks]
 
 
+@pytest.mark.slow
 def test_a_festival_utterance_with_every_augmentation(tmp_path):
     task = {"utt_id": "x_0", "row": {"en": "the boy waits near the green house"}, "voice": "festival:kal_diphone",
             "festival_voice": "kal_diphone", "cents": 200, "speed_factor": 1.1, "reverb": (50, 80),
@@ -191,7 +199,7 @@ def test_a_festival_utterance_with_every_augmentation(tmp_path):
 
 
 def test_mix_at_snr_sets_the_power_ratio():
-    from audio_variety import mix_at_snr, noise
+    from recipes.mini.local.audio_variety import mix_at_snr, noise
 
     rng = np.random.default_rng(0)
     speech = (8000 * np.sin(np.arange(16000) / 7.0)).astype(np.int16)
@@ -202,11 +210,12 @@ def test_mix_at_snr_sets_the_power_ratio():
     assert snr == pytest.approx(15.0, abs=0.05)
 
 
+@pytest.mark.slow
 def test_conditions_of_the_test_sentences(corpus):
     """make_conditions.py: per condition the test split's rows, its audio mixed at 15 dB SNR or spoken by
     a festival voice that training never uses; a second run keeps what exists."""
-    import make_conditions
-    from audio_variety import read_16k
+    from recipes.mini.local import make_conditions
+    from recipes.mini.local.audio_variety import read_16k
 
     _, out = corpus
     conditions = out / "conditions"
@@ -230,10 +239,11 @@ def test_conditions_of_the_test_sentences(corpus):
     assert (conditions / "babble15" / "test.tsv").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow
 def test_word_times_from_espeak_ng_word_events(tmp_path):
     """make_word_times.py: a word starts at espeak-ng's word event and ends where the next starts; a word
     espeak-ng speaks with its neighbour as one ("in the") has no boundary between them ("?")."""
-    import make_word_times
+    from recipes.mini.local import make_word_times
 
     espeak = make_word_times.Espeak()
     row = {"id": "w1", "tgt_text": "mila plays in the shop", "speaker": "en-gb+m7"}
@@ -258,12 +268,13 @@ def test_word_times_from_espeak_ng_word_events(tmp_path):
     assert Path(written["audio"]).is_absolute() and np.load(written["audio"]).shape[0] == int(written["n_frames"])
 
 
+@pytest.mark.slow
 def test_conditions_of_recorded_speech(corpus, tmp_path):
     """silence05 / silence2: the test audio between 0.5 s or 2 s of -60 dBFS noise; telephone: 8 kHz files,
     300-3400 Hz, whose features are the plugin's; pauses: the sentence spoken again with pauses cut in. A
     run from nothing writes the same files, every condition."""
-    import make_conditions
-    from audio_variety import read_16k
+    from recipes.mini.local import make_conditions
+    from recipes.mini.local.audio_variety import read_16k
 
     from wav2prompt_plugin.data.audio_features import header_num_frames, load_features
 

@@ -10,10 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = ROOT / "recipes" / "mini" / "local"
-sys.path.insert(0, str(LOCAL))
-import make_world  # noqa: E402
-import synthesize  # noqa: E402
-import synthesize_target  # noqa: E402
+
+from recipes.mini.local import make_world, synthesize, synthesize_target
 
 
 def read_tsv(path):
@@ -112,6 +110,7 @@ def test_translations_follow_the_rules():
         "los senadores no pueden firmar una estrategia ambiciosa")
 
 
+@pytest.mark.slow
 def test_splits(rows, council, council_text):
     splits = {s: [r for r in council if r["split"] == s] for s in ("train", "target_dev", "target_test")}
     assert {s: len(v) for s, v in splits.items()} == {"train": 60, "target_dev": 8, "target_test": 20}
@@ -127,8 +126,9 @@ def test_splits(rows, council, council_text):
     assert {r["split"] for r in rows if r["domain"] == "general"} == set(synthesize.SPLITS)
 
 
+@pytest.mark.slow
 def test_llm_learns_the_domains_text_but_not_its_held_out_sentences(smoke_world, council, council_text):
-    import train_llm
+    from recipes.mini.local import train_llm
 
     rows, facts = train_llm.read_world(str(smoke_world))
     tasks = train_llm.load_tasks(str(ROOT / "recipes" / "mini" / "conf" / "tasks.json"))
@@ -140,6 +140,7 @@ def test_llm_learns_the_domains_text_but_not_its_held_out_sentences(smoke_world,
     assert not held_out & set(train_llm.tokenizer_corpus(rows, facts, tasks))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", ["smoke", "default"])
 def test_domain_words_are_not_the_general_worlds(size):
     rows, facts = make_world.build_world(seed=1, size=size)
@@ -156,6 +157,7 @@ def test_domain_words_are_not_the_general_worlds(size):
     assert sum(r[9] == "council_text" for r in rows) == expected["text"]
 
 
+@pytest.mark.slow
 def test_no_asr_data_holds_the_domain(smoke_world, council, council_text, asr_corpus):
     """Neither the speech corpus nor the cascade's ASR data holds a council sentence or word; nor would the
     whole smoke world's training voices (planned from every general sentence)."""
@@ -170,6 +172,7 @@ def test_no_asr_data_holds_the_domain(smoke_world, council, council_text, asr_co
     assert len(planned) == 470 and not {t["row"]["en"] for t in planned} & sentences
 
 
+@pytest.mark.slow
 def test_target_speech(target, council):
     out, stdout = target
     expected = {"pool": "train", "dev": "target_dev", "test": "target_test"}
@@ -190,6 +193,7 @@ def test_target_speech(target, council):
     assert "made 88 new utterance(s)" in stdout
 
 
+@pytest.mark.slow
 def test_target_speech_is_deterministic(council, target, tmp_path):
     """From nothing, in one process rather than two, the dev and test utterances come out byte for byte."""
     out, _ = target
@@ -206,6 +210,7 @@ def test_target_speech_is_deterministic(council, target, tmp_path):
         assert (out / npy).read_bytes() == (again / npy).read_bytes()
 
 
+@pytest.mark.slow
 def test_fewshot_draws(target, tmp_path):
     out, _ = target
     pool = {r["tgt_text"] for r in read_tsv(out / "pool.tsv")}
@@ -225,6 +230,7 @@ def test_fewshot_draws(target, tmp_path):
     assert drawn[1, 20] != drawn[2, 20] and drawn[1, 50] != drawn[2, 50]
 
 
+@pytest.mark.slow
 def test_run_sh_target_speech(council, tmp_path):
     """run.sh's target_speech makes the speech and the draws of --seed once, then finds them."""
     data = tmp_path / "data"

@@ -1,5 +1,4 @@
 """The mini recipe's LLM training: a short run end to end, and train rows only."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -9,16 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = ROOT / "recipes" / "mini" / "local"
 TASKS = ROOT / "recipes" / "mini" / "conf" / "tasks.json"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("train_llm", LOCAL / "train_llm.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from recipes.mini.local import train_llm
+
+    return train_llm
 
 
 def train_llm(world, out, *args):
@@ -187,10 +187,9 @@ def test_loss_weights_target_and_prompt_tokens(run):
             assert loss == pytest.approx(expected, rel=1e-4)
 
 
-def test_fresh_rows_are_new_train_sentences_that_feed_the_tasks_of_their_kind(run, monkeypatch):
+def test_fresh_rows_are_new_train_sentences_that_feed_the_tasks_of_their_kind(run):
     from transformers import AutoTokenizer
 
-    monkeypatch.syspath_prepend(str(LOCAL))  # train_llm.py runs from local/, beside make_world.py
     script = load_script()
     world, out, _ = run
     rows, facts = script.read_world(str(world))
@@ -219,8 +218,7 @@ def test_fresh_rows_are_new_train_sentences_that_feed_the_tasks_of_their_kind(ru
         script.fresh_rows(rows, {"command": 100_000}, seed=1)
 
 
-def test_new_split_scores_the_saved_llm_on_rows_it_never_trained_on(run, monkeypatch):
-    monkeypatch.syspath_prepend(str(LOCAL))
+def test_new_split_scores_the_saved_llm_on_rows_it_never_trained_on(run):
     script = load_script()
     world, out, _ = run
     rows, _ = script.read_world(str(world))

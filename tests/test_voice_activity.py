@@ -1,7 +1,6 @@
 """data/voice_activity.py: sox finds where a recording's speech starts and ends; what is cut keeps every word
 (word times known from espeak-ng's word events, recipes/mini/local/make_word_times.py), and a file padded
 with silence gives the features of the file without it."""
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +9,7 @@ import soundfile as sf
 
 from wav2prompt_plugin.data.audio_features import kaldi_fbank, load_features, normalize_features
 from wav2prompt_plugin.data.voice_activity import TRIM_MARGIN_S, speech_bounds, trim_silence
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes" / "mini" / "local"))
-import make_word_times  # noqa: E402
+from recipes.mini.local import make_word_times
 
 RATE = 16000
 # held-out voices, words that start or end softly (fricatives, a stop's release)
@@ -107,6 +104,7 @@ def checkpoint(tmp_path_factory, speech_data, tiny_llm):
     return str(Path(save_dir) / "checkpoint_last.pt")
 
 
+@pytest.mark.slow
 def test_wav2prompt_eval_trims_when_asked(checkpoint, speech_data, tiny_llm, tmp_path):
     """wav2prompt-eval reads the audio as given unless --trim-silence (then as the Python API does by
     default); a manifest of features is refused with it, since it would be scored untrimmed."""

@@ -110,6 +110,7 @@ def test_resample_audio_accepts_other_rates(bad_audio, tiny_llm):
     assert "7 bad rows" in str(error.value) and "rate8k.wav" not in str(error.value)
 
 
+@pytest.mark.slow
 def test_fairseq_train_lists_bad_rows_and_does_not_train(bad_audio, tiny_llm, tmp_path):
     proc = run_cli(train_command(bad_audio["dir"], tiny_llm, tmp_path / "ckpt", 2, extra=[
         "--max-source-positions", str(bad_audio["max_frames"])]), check=False)
@@ -119,6 +120,7 @@ def test_fairseq_train_lists_bad_rows_and_does_not_train(bad_audio, tiny_llm, tm
     assert "begin training" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_fairseq_train_worker_reports_content_fault_by_line(bad_audio, tiny_llm, tmp_path):
     rows = read_rows(bad_audio["dir"], "train")
     data = write_split(tmp_path / "data", "train", rows[8:9] + rows[10:])
@@ -129,6 +131,7 @@ def test_fairseq_train_worker_reports_content_fault_by_line(bad_audio, tiny_llm,
                         r"contain NaN or inf", report), report
 
 
+@pytest.mark.slow
 def test_fairseq_train_skips_bad_rows_and_trains(bad_audio, tiny_llm, tmp_path):
     proc = run_cli(train_command(bad_audio["dir"], tiny_llm, tmp_path / "ckpt", 3, extra=[
         "--max-source-positions", str(bad_audio["max_frames"]), "--skip-bad-rows",

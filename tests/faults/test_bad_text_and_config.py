@@ -94,6 +94,7 @@ def test_tokenizer_of_another_llm(speech_data, tiny_llm, tmp_path):
     ("llm_path", "LLMPathError", "--llm-path '/no/such/llm' is not a directory"),
     ("duplicate", "ManifestError", "train.tsv:3: duplicate id 'dev_0' (first at line 2)"),
 ])
+@pytest.mark.slow
 def test_fairseq_train_reports_bad_input_in_one_line(speech_data, tiny_llm, tmp_path, fault, error, message):
     rows = read_rows(speech_data, "dev")
     if fault == "duplicate":

@@ -26,6 +26,7 @@ def wavs(speech_data):
     return [os.path.join(speech_data, "wav", f"dev_{i}.wav") for i in range(2)]
 
 
+@pytest.mark.slow
 def test_cif_firing_nothing_leaves_the_template_alone(checkpoint, wavs, monkeypatch):
     w2p = Wav2PromptInference(checkpoint, beam=2, max_len_b=8)
     monkeypatch.setattr(w2p.model.encoder.cif_weights, "forward",
@@ -35,12 +36,14 @@ def test_cif_firing_nothing_leaves_the_template_alone(checkpoint, wavs, monkeypa
     assert w2p.generate(wavs, TEMPLATE) == w2p.generate_from_text(["", ""], TEMPLATE)
 
 
+@pytest.mark.slow
 def test_prompt_longer_than_the_llm_is_a_clear_error(checkpoint, wavs):
     w2p = Wav2PromptInference(checkpoint, beam=1, max_len_b=8)
     with pytest.raises(PromptTooLongError, match=r"LLM input of \d+ positions exceeds the LLM's maximum of 256"):
         w2p.generate(wavs, LONG_TEMPLATE)
 
 
+@pytest.mark.slow
 def test_fairseq_generate_reports_too_long_prompt_in_one_line(checkpoint, speech_data, tiny_llm):
     proc = run_cli([
         "fairseq-generate", speech_data, "--user-dir", "wav2prompt_plugin", "--task", "wav2prompt",
@@ -67,6 +70,7 @@ def test_hypothesis_reaching_the_llm_context_ends_there(tiny_llm):
     assert tokens[-1] == eos and eos not in tokens[:-1].tolist()
 
 
+@pytest.mark.slow
 def test_empty_input_gives_empty_output(checkpoint, tiny_llm):
     w2p = Wav2PromptInference(checkpoint, beam=1, max_len_b=8)
     assert w2p.generate([], TEMPLATE) == [] and w2p.prompt_lengths([]) == []

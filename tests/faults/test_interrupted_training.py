@@ -14,6 +14,8 @@ import torch
 from conftest import run_cli
 from faults_common import error_report, train_command
 
+pytestmark = pytest.mark.slow
+
 UPDATES = 12
 # SpecAugment on: its random masks must come out the same after a resume
 EXTRA = ["--save-interval-updates", "2", "--disable-validation",

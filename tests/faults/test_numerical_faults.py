@@ -62,6 +62,7 @@ def test_nonfinite_loss_skips_the_batch(setup, monkeypatch, caplog):
     assert all(p.grad is None for p in model.parameters())  # so the optimizer changes nothing
 
 
+@pytest.mark.slow
 def test_fairseq_train_skips_nan_batch_and_goes_on(speech_data, tiny_llm, tmp_path):
     save_dir = tmp_path / "ckpt"
     command = train_command(speech_data, tiny_llm, save_dir, 4, [

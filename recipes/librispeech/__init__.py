@@ -1,0 +1,1 @@
+"""recipes/librispeech: run.sh, its configuration (conf/) and its helpers (local/)."""

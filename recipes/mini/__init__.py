@@ -1,0 +1,1 @@
+"""recipes/mini: run.sh, its configuration (conf/) and its helpers (local/)."""
