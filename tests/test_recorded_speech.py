@@ -151,6 +151,7 @@ def test_run_sh_passes_the_options_on(tmp_path):
     arguments, so that stage 4 costs nothing."""
     recipe = tmp_path / "mini"
     shutil.copytree(RECIPE, recipe, ignore=shutil.ignore_patterns("data", "exp", "__pycache__"))
+    shutil.copytree(RECIPE.parent / "shared", tmp_path / "shared")  # the stage runner run.sh sources
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     stub = bin_dir / "wav2prompt-train"

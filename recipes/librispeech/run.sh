@@ -118,13 +118,7 @@ fewshot_warmup_updates=10
 fewshot_end_lr=1e-7
 fewshot_save_interval_updates=20           # validate on the few-shot dev set (and save) every N updates
 
-while [ $# -gt 0 ]; do
-  name=${1#--}; name=${name//-/_}
-  if [ "$name" = "$1" ] || [ $# -lt 2 ] || ! declare -p "$name" >/dev/null 2>&1; then
-    echo "unknown option $1 (every variable at the top of $0 is an option)" >&2; exit 1
-  fi
-  printf -v "$name" '%s' "$2"; shift 2
-done
+source ../shared/parse_options.sh "$@"
 
 templates=conf/templates/$llm_family.json
 [ -f "$templates" ] || { echo "no templates for --llm-family $llm_family ($templates)" >&2; exit 1; }
@@ -143,26 +137,7 @@ fi
 export HF_HUB_OFFLINE=1
 mkdir -p "$data" "$exp"
 
-log() { echo "$(date '+%F %T') (run.sh:${BASH_LINENO[0]}) $*"; }
-
-run_stage() {  # run_stage N name command...: timed, recorded in $exp/stage_seconds.json
-  local n=$1 name=$2; shift 2
-  if [ "$stage" -le "$n" ] && [ "$stop_stage" -ge "$n" ]; then
-    log "stage $n: $name"
-    local start=$(date +%s.%N)
-    "$@"
-    local seconds=$(python -c "print(round($(date +%s.%N) - $start, 1))")
-    python - "$exp/stage_seconds.json" "$n. $name" "$seconds" <<'PY'
-import json, os, sys
-path, name, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-times = json.load(open(path)) if os.path.exists(path) else {}
-if seconds >= 1 or name not in times:  # a stage that found its output keeps its earlier time
-    times[name] = seconds
-json.dump(dict(sorted(times.items())), open(path, "w"), indent=2)
-PY
-    log "stage $n: $name done in ${seconds}s"
-  fi
-}
+source ../shared/stages.sh
 
 # ---------------------------------------------------------------------------------
 prepare() {  # each corpus is prepared once (delete its manifests to redo it)

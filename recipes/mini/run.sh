@@ -61,39 +61,9 @@ ft_asr_lr=2e-4      # fine-tuning the cascade's ASR on the pairs' transcripts, l
 w2p_lr=1e-3         # Wav2Prompt and the ablation's pair
 asr_lr=2e-3         # the cascade's ASR (fairseq's s2t_transformer)
 ellm_lr=1e-3        # the Encoder-LLM
+ft_seeds=            # the few-shot runs' seeds (each its own draw of pairs and training seed), if not the size's
 
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --size) size=$2; shift 2 ;;
-    --tokenizer) tokenizer=$2; shift 2 ;;
-    --speech-variety) speech_variety=$2; shift 2 ;;
-    --recorded-speech) recorded_speech=$2; shift 2 ;;
-    --feature-norm) feature_norm=$2; shift 2 ;;
-    --cos-weight) cos_weight=$2; shift 2 ;;
-    --stage) stage=$2; shift 2 ;;
-    --stop-stage) stop_stage=$2; shift 2 ;;
-    --seed) seed=$2; shift 2 ;;
-    --jobs) jobs=$2; shift 2 ;;
-    --overlap) overlap=$2; shift 2 ;;
-    --init-encoder) init_encoder=$2; shift 2 ;;
-    --bf16) bf16=$2; shift 2 ;;
-    --mse-weight) mse_weight=$2; shift 2 ;;
-    --ctc-weight) ctc_weight=$2; shift 2 ;;
-    --projector-hidden) projector_hidden=$2; shift 2 ;;
-    --cif-align-weight) cif_align_weight=$2; shift 2 ;;
-    --llm-free-fraction) llm_free_fraction=$2; shift 2 ;;
-    --llm-free-sweep) llm_free_sweep=$2; shift 2 ;;
-    --updates) updates=$2; shift 2 ;;
-    --ctc-updates) ctc_updates=$2; shift 2 ;;
-    --ft-lr) ft_lr=$2; shift 2 ;;
-    --ft-asr-lr) ft_asr_lr=$2; shift 2 ;;
-    --ft-seeds) ft_seeds=$2; shift 2 ;;
-    --w2p-lr) w2p_lr=$2; shift 2 ;;
-    --asr-lr) asr_lr=$2; shift 2 ;;
-    --ellm-lr) ellm_lr=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 1 ;;
-  esac
-done
+source ../shared/parse_options.sh "$@"
 
 # The CTC encoder's updates (stage 4: at default size 2,000, which took Wav2Prompt's WER from 4.1 to 2.6
 # within the core's 30 minutes: recipes/mini/RESULTS.md, "The encoder's stage"), and those of every system
@@ -156,26 +126,7 @@ ft_target=$(python -c "import json; print(json.load(open('$tasks'))['$ft_task'][
 export HF_HUB_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} PYTHONHASHSEED=$seed
 mkdir -p "$data" "$corpus" "$exp"
 
-log() { echo "$(date '+%F %T') (run.sh:${BASH_LINENO[0]}) $*"; }
-
-run_stage() {  # run_stage N name command...: timed, recorded in $exp/stage_seconds.json
-  local n=$1 name=$2; shift 2
-  if [ "$stage" -le "$n" ] && [ "$stop_stage" -ge "$n" ]; then
-    log "stage $n: $name"
-    local start=$(date +%s.%N)
-    "$@"
-    local seconds=$(python -c "print(round($(date +%s.%N) - $start, 1))")
-    flock "$exp/.stage_seconds.lock" python - "$exp/stage_seconds.json" "$n. $name" "$seconds" <<'PY'
-import json, os, sys
-path, name, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-times = json.load(open(path)) if os.path.exists(path) else {}
-if seconds >= 1 or name not in times:  # a stage that found its output keeps its earlier time
-    times[name] = seconds
-json.dump(dict(sorted(times.items(), key=lambda kv: int(kv[0].split(".")[0]))), open(path, "w"), indent=2)
-PY
-    log "stage $n: $name done in ${seconds}s"
-  fi
-}
+source ../shared/stages.sh
 
 world() {
   [ -f "$data/world/sentences.tsv" ] || python local/make_world.py --out "$data/world" --size "$size" --seed "$seed"
