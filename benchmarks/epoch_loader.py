@@ -54,7 +54,7 @@ def main():
     if args.quick:
         args.epochs, args.repeats = 2, 1
 
-    from wav2prompt_plugin.cli.process import prepare_process
+    from wav2prompt_plugin.runtime.process import prepare_process
     from wav2prompt_plugin.tasks.wav2prompt import Wav2PromptTask, Wav2PromptTaskConfig
 
     prepare_process()  # as wav2prompt-train

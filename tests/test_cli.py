@@ -200,7 +200,7 @@ def test_transcribe_and_min_confidence(trained, speech_data, tiny_llm, tmp_path)
     confidence.py; --min-confidence refuses the utterances below it and scores the refusals."""
     import torch.nn.functional as F
 
-    from wav2prompt_plugin.confidence import REFUSAL, prompt_closeness, transcript_certainty
+    from wav2prompt_plugin.analysis.confidence import REFUSAL, prompt_closeness, transcript_certainty
     from wav2prompt_plugin.inference import Wav2PromptInference
 
     w2p = Wav2PromptInference(trained["checkpoint"], llm_path=tiny_llm, max_len_b=15)
@@ -245,7 +245,7 @@ def test_timestamps_change_no_output_and_are_scored_against_word_times(trained, 
     import csv
 
     from wav2prompt_plugin.inference import Wav2PromptInference
-    from wav2prompt_plugin.timestamps import vector_weights
+    from wav2prompt_plugin.analysis.timestamps import vector_weights
 
     manifest = tmp_path / "dev_times.tsv"
     with open(os.path.join(speech_data, "dev.tsv")) as f:
@@ -341,7 +341,7 @@ def test_console_commands_run_from_outside_the_checkout(trained, speech_data, ti
 
 @pytest.mark.parametrize("command", ["fairseq-train", "wav2prompt-train"])
 def test_bad_input_is_one_line_through_either_command(command, speech_data, tmp_path):
-    from wav2prompt_plugin.cli.process import plugin_dir
+    from wav2prompt_plugin.cli.arguments import plugin_dir
 
     user_dir = ["--user-dir", plugin_dir()] if command == "fairseq-train" else []
     proc = run_cli([command, speech_data, *user_dir, "--task", "wav2prompt", "--llm-path",

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from wav2prompt_plugin.confidence import auroc, confidence, prompt_closeness, transcript_certainty
+from wav2prompt_plugin.analysis.confidence import auroc, confidence, prompt_closeness, transcript_certainty
 
 
 def test_transcript_certainty_is_the_geometric_mean_of_token_probabilities():

@@ -8,7 +8,7 @@ import pytest
 import torch
 from fairseq.data.iterators import BufferedIterator
 
-from wav2prompt_plugin.loader_shutdown import stop_background_consumers
+from wav2prompt_plugin.runtime.loader_shutdown import stop_background_consumers
 
 
 class EndlessBatches:
@@ -30,7 +30,7 @@ def test_exit_while_a_batch_is_being_collated_is_clean():
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {repr(__file__.rsplit('/', 1)[0])})
-        from wav2prompt_plugin.cli.process import prepare_process
+        from wav2prompt_plugin.runtime.process import prepare_process
         prepare_process()  # what the plugin's commands (and --user-dir) install; a bare import does not
         from test_loader_shutdown import EndlessBatches
         from fairseq.data.iterators import BufferedIterator

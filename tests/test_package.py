@@ -54,12 +54,12 @@ def test_commands_install_their_process_behaviour():
         hook = sys.excepthook
         import wav2prompt_plugin
         from fairseq.file_io import PathManager
-        from wav2prompt_plugin.checkpoint_copy import atomic_copy
-        from wav2prompt_plugin.cli.process import prepare_process
+        from wav2prompt_plugin.runtime.checkpoint_copy import atomic_copy
+        from wav2prompt_plugin.runtime.process import prepare_process
         prepare_process(); prepare_process()
         assert sys.excepthook is not hook and getattr(sys.excepthook, "reports_input_errors", False)
         assert PathManager.copy is atomic_copy
-        from wav2prompt_plugin.errors import InputError
+        from wav2prompt_plugin.runtime.errors import InputError
         raise RuntimeError("wrapped") from InputError("manifest x.tsv, line 3: empty transcript")
     """)
     assert proc.returncode == 1
@@ -74,7 +74,7 @@ def test_commands_start_without_hydra_deprecation_warnings():
             import warnings
             warnings.simplefilter("always")
             if {prepared}:
-                from wav2prompt_plugin.cli.process import prepare_process
+                from wav2prompt_plugin.runtime.process import prepare_process
                 prepare_process()
             from fairseq import options
             from fairseq.dataclass.utils import convert_namespace_to_omegaconf
@@ -133,7 +133,7 @@ EPOCHS = """
         for _ in it:
             pass
     if sys.argv[1:] == ["installed"]:
-        from wav2prompt_plugin.loader_shutdown import install_loader_shutdown
+        from wav2prompt_plugin.runtime.loader_shutdown import install_loader_shutdown
         install_loader_shutdown()
     for _ in range(4):
         epoch()

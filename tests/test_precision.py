@@ -10,7 +10,7 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 
 from conftest import run_cli
 from faults.faults_common import TEMPLATE, TINY_MODEL, error_report, train_command
-from wav2prompt_plugin.precision import PrecisionError
+from wav2prompt_plugin.training.precision import PrecisionError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

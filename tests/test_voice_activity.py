@@ -152,7 +152,7 @@ def test_wav2prompt_eval_trims_when_asked(checkpoint, speech_data, tiny_llm, tmp
 def test_the_demo_and_explain_trim_unless_told_not_to():
     import argparse
 
-    from wav2prompt_plugin.cli.process import add_model_arguments
+    from wav2prompt_plugin.cli.arguments import add_model_arguments
 
     parser = argparse.ArgumentParser()
     add_model_arguments(parser)

@@ -26,10 +26,10 @@ from fairseq.data import data_utils
 from fairseq.dataclass.configs import GenerationConfig
 from fairseq.dataclass.utils import overwrite_args_by_name
 
-from wav2prompt_plugin.confidence import confidence, prompt_closeness, transcript_certainty
+from wav2prompt_plugin.analysis.confidence import confidence, prompt_closeness, transcript_certainty
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_speech_texts
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
-from wav2prompt_plugin.errors import InputError
+from wav2prompt_plugin.runtime.errors import InputError
 from wav2prompt_plugin.evaluation.training_cost import run_counts
 from wav2prompt_plugin.models.text_prompt import TextPromptModel
 from wav2prompt_plugin.models.speech_prompt import decode_llm_identity
@@ -224,9 +224,9 @@ class Wav2PromptInference(LLMGenerator):
                    fields: Fields = None, timestamps: bool = False) -> List[Dict]:
         """What the model heard, and how sure it is: per utterance the LLM's output (`text`) under a
         transcription template (default: the one the model trained with; any other template gives
-        that task's answer instead), `confidence` and its two factors (confidence.py).
+        that task's answer instead), `confidence` and its two factors (analysis/confidence.py).
 
-        With `timestamps`, also what the LLM read and when (timestamps.py): `tokens`, one per
+        With `timestamps`, also what the LLM read and when (analysis/timestamps.py): `tokens`, one per
         vector of E_s (its nearest LLM token, `id`, `cosine` to it, `start`, `end` and `fire` in
         seconds), `words` (text, start, end), the audio's `duration` and, per encoder frame,
         CIF's weights `alpha` and `frame_seconds`."""
@@ -249,7 +249,7 @@ class Wav2PromptInference(LLMGenerator):
 
     def _timeline(self, path: str, encoded: Dict[str, torch.Tensor]) -> Dict:
         from wav2prompt_plugin.data.audio_features import header_num_frames
-        from wav2prompt_plugin.timestamps import WordBoundaries, covered_seconds, frame_seconds, to_seconds, \
+        from wav2prompt_plugin.analysis.timestamps import WordBoundaries, covered_seconds, frame_seconds, to_seconds, \
             token_spans
 
         if "alpha" not in encoded:
@@ -277,7 +277,7 @@ class Wav2PromptInference(LLMGenerator):
         """(where in the file the audio the model heard starts, how long it is), in seconds."""
         from wav2prompt_plugin.data.audio_features import SAMPLE_RATE, load_waveform, num_frames
         from wav2prompt_plugin.data.voice_activity import speech_bounds
-        from wav2prompt_plugin.timestamps import covered_seconds
+        from wav2prompt_plugin.analysis.timestamps import covered_seconds
 
         waveform = load_waveform(path) if self.trim_silence else None
         if waveform is None:

@@ -10,7 +10,7 @@ import argparse
 import csv
 import logging
 
-from wav2prompt_plugin.cli.process import prepare_process
+from wav2prompt_plugin.runtime.process import prepare_process
 
 
 def main(argv=None):

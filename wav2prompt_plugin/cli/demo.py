@@ -1,4 +1,4 @@
-"""`wav2prompt-demo`: a local web page to try a trained Wav2Prompt model (demo_app.py).
+"""`wav2prompt-demo`: a local web page to try a trained Wav2Prompt model (app/demo_app.py).
 
     wav2prompt-demo --checkpoint exp/checkpoint_best.pt --llm-path /models/llm \
         [--tasks-file recipes/mini/conf/tasks.json] [--host 127.0.0.1] [--port 7860]
@@ -14,7 +14,8 @@ import json
 import logging
 import os
 
-from wav2prompt_plugin.cli.process import add_model_arguments, prepare_process
+from wav2prompt_plugin.cli.arguments import add_model_arguments
+from wav2prompt_plugin.runtime.process import prepare_process
 
 
 def load_task_templates(path: str) -> dict:
@@ -49,7 +50,7 @@ def main(argv=None):
         import multipart  # noqa: F401  (python-multipart: FastAPI's form uploads)
         import uvicorn
 
-        from wav2prompt_plugin.demo_app import build_app
+        from wav2prompt_plugin.app.demo_app import build_app
     except ImportError:
         raise SystemExit("wav2prompt-demo needs its web server: pip install 'wav2prompt_plugin[demo]'") from None
     from wav2prompt_plugin.inference import Wav2PromptInference

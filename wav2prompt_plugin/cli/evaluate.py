@@ -29,7 +29,7 @@ but transcription also gets its instruction-following rates (see
 evaluation/instruction_following.py), and with --paraphrases the same under a
 second wording of each task's instruction.
 
-For `wav2prompt`, each utterance also gets a confidence (confidence.py) from its
+For `wav2prompt`, each utterance also gets a confidence (analysis/confidence.py) from its
 transcription under the tasks file's transcription task (the one whose target is
 --transcript-column, whatever --tasks selects; a task under that same template takes
 those transcriptions as its hypotheses, so no utterance is decoded twice under one
@@ -39,7 +39,7 @@ confident utterances (`wer_confident80`) on --manifest. `--min-confidence X`
 puts a refusal marker in place of the answer of every utterance below X, which
 the figures then count (`<task>_refused`, the share refused). `--timestamps` writes
 `<name>.timestamps.jsonl`: per --manifest utterance the tokens the LLM read (each E_s vector's
-nearest token) and the words they make, with their times in seconds from CIF (timestamps.py);
+nearest token) and the words they make, with their times in seconds from CIF (analysis/timestamps.py);
 where the manifest has true word times (a `word_times` column), their errors go to results.json
 (`word_start_err_ms_median`, `_p90`, the same for the end; evaluation/word_times.py).
 
@@ -58,8 +58,8 @@ from typing import Dict, List
 
 import editdistance
 
-from wav2prompt_plugin.cli.process import prepare_process
-from wav2prompt_plugin.confidence import REFUSAL, auroc
+from wav2prompt_plugin.runtime.process import prepare_process
+from wav2prompt_plugin.analysis.confidence import REFUSAL, auroc
 from wav2prompt_plugin.data.manifest import read_manifest
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_speech_texts
 from wav2prompt_plugin.evaluation.instruction_following import InstructionFollowing
@@ -449,7 +449,7 @@ def main(argv=None):
                              "confidence is below X (0-1), and score it as such")
     parser.add_argument("--timestamps", action="store_true",
                         help="wav2prompt: write <name>.timestamps.jsonl, each --manifest utterance's tokens and "
-                             "words as the LLM read them, with CIF's times in seconds (timestamps.py)")
+                             "words as the LLM read them, with CIF's times in seconds (analysis/timestamps.py)")
     parser.add_argument("--trim-silence", action="store_true",
                         help="speech systems: cut each audio file's leading and trailing silence first "
                              "(data/voice_activity.py; off by default, so figures are those of the audio as given)")

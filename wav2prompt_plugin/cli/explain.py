@@ -3,7 +3,7 @@
     wav2prompt-explain --checkpoint exp/checkpoint_best.pt --out explain/ a.wav b.wav \
         --template "Translate the English text into French: {speech} French:"
 
-Per audio file, OUT/<name>.png (explain_picture.py: spectrogram, CIF weights and firing points,
+Per audio file, OUT/<name>.png (analysis/explain_picture.py: spectrogram, CIF weights and firing points,
 each prompt vector's nearest LLM token under its span, the words, the answer) and OUT/<name>.json
 (the same numbers: the transcript and confidence, tokens and words with their times in seconds,
 α per encoder frame, and the LLM's answer under --template). Reading these changes nothing the
@@ -14,13 +14,14 @@ import json
 import logging
 import os
 
-from wav2prompt_plugin.cli.process import add_model_arguments, prepare_process
+from wav2prompt_plugin.cli.arguments import add_model_arguments
+from wav2prompt_plugin.runtime.process import prepare_process
 
 
 def explain(args):
     from wav2prompt_plugin.data.audio_features import load_features
     from wav2prompt_plugin.data.templates import PromptTemplate
-    from wav2prompt_plugin.explain_picture import draw
+    from wav2prompt_plugin.analysis.explain_picture import draw
     from wav2prompt_plugin.inference import Wav2PromptInference
 
     if args.template:

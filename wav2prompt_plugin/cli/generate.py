@@ -7,7 +7,8 @@ installed plugin.
 """
 import sys
 
-from wav2prompt_plugin.cli.process import prepare_process, with_user_dir
+from wav2prompt_plugin.cli.arguments import with_user_dir
+from wav2prompt_plugin.runtime.process import prepare_process
 
 
 def main(argv=None):

@@ -22,9 +22,10 @@ this is plain fairseq-train.
 import os
 import sys
 
-from wav2prompt_plugin.cli.process import fairseq_train_logging, prepare_process, with_user_dir
-from wav2prompt_plugin.errors import InputError
-from wav2prompt_plugin.precision import check_fairseq_precision
+from wav2prompt_plugin.cli.arguments import fairseq_train_logging, with_user_dir
+from wav2prompt_plugin.runtime.process import prepare_process
+from wav2prompt_plugin.runtime.errors import InputError
+from wav2prompt_plugin.training.precision import check_fairseq_precision
 
 TORCHRUN = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 SET_HERE = ("--distributed-init-method", "--distributed-world-size", "--distributed-rank",

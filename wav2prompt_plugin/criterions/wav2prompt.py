@@ -37,7 +37,7 @@ from fairseq.criterions import FairseqCriterion, register_criterion
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 
 from wav2prompt_plugin.criterions.speech_encoder_ctc import cif_spike_alignment, ctc_loss
-from wav2prompt_plugin.errors import InputError
+from wav2prompt_plugin.runtime.errors import InputError
 from wav2prompt_plugin.modules.cif import fired_count
 
 

@@ -31,7 +31,7 @@ from fairseq.data.audio.audio_utils import (
     read_from_stored_zip,
 )
 
-from wav2prompt_plugin.errors import InputError
+from wav2prompt_plugin.runtime.errors import InputError
 
 SAMPLE_RATE = 16000
 NUM_MEL_BINS = 80

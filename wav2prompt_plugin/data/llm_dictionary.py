@@ -14,7 +14,7 @@ import os
 
 from fairseq.data import Dictionary
 
-from wav2prompt_plugin.errors import InputError
+from wav2prompt_plugin.runtime.errors import InputError
 
 logger = logging.getLogger(__name__)
 

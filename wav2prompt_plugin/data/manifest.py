@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
 from wav2prompt_plugin.data.audio_features import AudioError, split_slice
-from wav2prompt_plugin.errors import InputError
+from wav2prompt_plugin.runtime.errors import InputError
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ of E_s, so speech and text prompts differ only where E_s stands.
 import string
 from typing import Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from wav2prompt_plugin.errors import InputError
+from wav2prompt_plugin.runtime.errors import InputError
 
 SPEECH_FIELD = "speech"
 

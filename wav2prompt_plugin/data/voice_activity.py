@@ -25,7 +25,7 @@ from typing import Tuple
 
 import numpy as np
 
-from wav2prompt_plugin.errors import InputError
+from wav2prompt_plugin.runtime.errors import InputError
 
 TRIM_BELOW_DB = 35.0
 TRIM_OVER_FLOOR_DB = 10.0

@@ -22,7 +22,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import editdistance
 
-from wav2prompt_plugin.confidence import REFUSAL
+from wav2prompt_plugin.analysis.confidence import REFUSAL
 from wav2prompt_plugin.scoring.exact_match import normalize_answer
 
 

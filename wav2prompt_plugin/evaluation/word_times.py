@@ -1,7 +1,7 @@
 """How far CIF's word times are from known word boundaries.
 
 A test manifest may carry each utterance's true word times in a `word_times` column ("start-end"
-in seconds per word of its transcript, space separated; "?" for a time not known). The model's words (timestamps.py) are
+in seconds per word of its transcript, space separated; "?" for a time not known). The model's words (analysis/timestamps.py) are
 paired with the transcript's by their text, in order (difflib's longest matching blocks: a
 misheard word is left out, not paired with its neighbour), and each pair gives an error of its
 start and of its end. Over a test set: the median and 90th percentile of their absolute values,

@@ -16,7 +16,7 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.models import FairseqEncoderDecoderModel
 from omegaconf import II
 
-from wav2prompt_plugin.errors import InputError
+from wav2prompt_plugin.runtime.errors import InputError
 from wav2prompt_plugin.modules.frozen_llm import (
     LLM_DTYPE_CHOICES,
     LLM_DTYPE_HELP,

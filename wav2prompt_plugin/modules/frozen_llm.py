@@ -18,7 +18,7 @@ from fairseq.models import FairseqIncrementalDecoder
 from omegaconf import OmegaConf
 
 from wav2prompt_plugin.data.llm_dictionary import LLMPathError, check_llm_dir
-from wav2prompt_plugin.errors import InputError
+from wav2prompt_plugin.runtime.errors import InputError
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import numpy as np
-import torch
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
-from fairseq.optim.amp_optimizer import AMPOptimizer
 from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, OmegaConf, open_dict
 
@@ -29,12 +27,13 @@ from wav2prompt_plugin.data.templates import (
     speech_at_start,
 )
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
-from wav2prompt_plugin.errors import InputError
 from wav2prompt_plugin.modules.frozen_llm import llm_max_positions, model_llm_dtype
 from wav2prompt_plugin.modules.newline_stop import NewlineStop
 from wav2prompt_plugin.modules.repetition_penalty import RepetitionPenalty
-from wav2prompt_plugin.precision import check_fairseq_precision, check_model_precision
-from wav2prompt_plugin.unused_parameters import prepare_for_ddp
+from wav2prompt_plugin.runtime.errors import InputError
+from wav2prompt_plugin.training.nonfinite_loss import SkipNonFiniteLoss
+from wav2prompt_plugin.training.precision import check_fairseq_precision, check_model_precision
+from wav2prompt_plugin.training.unused_parameters import prepare_for_ddp
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +122,7 @@ class Wav2PromptTaskConfig(FairseqDataclass):
     )
     train_subset: str = II("dataset.train_subset")
     seed: int = II("common.seed")
-    # fairseq's precision switches, read to refuse the ones that cast the LLM (precision.py)
+    # fairseq's precision switches, read to refuse the ones that cast the LLM (training/precision.py)
     fp16: bool = II("common.fp16")
     memory_efficient_fp16: bool = II("common.memory_efficient_fp16")
     bf16: bool = II("common.bf16")
@@ -133,10 +132,6 @@ class Wav2PromptTaskConfig(FairseqDataclass):
 
 class TranscriptColumnError(InputError):
     pass
-
-
-def zero_like(value):
-    return torch.zeros_like(value) if torch.is_tensor(value) else type(value)(0)
 
 
 def spec_augment(settings: str):
@@ -153,7 +148,7 @@ def spec_augment(settings: str):
 
 
 @register_task("wav2prompt", dataclass=Wav2PromptTaskConfig)
-class Wav2PromptTask(FairseqTask):
+class Wav2PromptTask(SkipNonFiniteLoss, FairseqTask):
     def __init__(self, cfg: Wav2PromptTaskConfig, tokenizer, dictionary: LLMDictionary,
                  llm_max_positions: Optional[int] = None):
         super().__init__(cfg)
@@ -164,7 +159,6 @@ class Wav2PromptTask(FairseqTask):
         self.gen_template = PromptTemplate(cfg.gen_template or cfg.train_template)
         self.manifests = {}
         self.generating = False
-        self._finite_sample = None  # a batch for zero-gradient backwards, see train_step
         self._newline_stop = None  # built on first use: it decodes the whole vocabulary
         # what the tokenizer puts before plain text leads every prompt (templates.py)
         self.leading_specials = leading_special_tokens(tokenizer)
@@ -369,52 +363,6 @@ class Wav2PromptTask(FairseqTask):
         if self._newline_stop is None:
             self._newline_stop = NewlineStop(self.tokenizer, self.dictionary.eos())
         return self._newline_stop
-
-    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
-        """fairseq's train_step, except that a batch whose loss is not finite is
-        skipped with a log line: no gradient from it and, when no other batch
-        of the update contributes, no optimizer step (the update counter still
-        advances). fairseq would stop with FloatingPointError in fp32/bf16
-        (with --fp16 its loss scaler skips overflowing gradients itself)."""
-        model.train()
-        model.set_num_updates(update_num)
-        loss, sample_size, logging_output = self._forward(sample, model, criterion, optimizer)
-        if torch.isfinite(loss) and self._finite_sample is None:
-            self._finite_sample = sample
-        if ignore_grad:
-            loss *= 0
-        if not torch.isfinite(loss):
-            ids = sample["id"].tolist()
-            logger.warning(
-                f"update {update_num + 1}: non-finite loss ({loss.item()}) on a batch of "
-                f"{len(ids)} utterances (dataset indices {ids}); batch skipped"
-            )
-            loss = loss.detach()  # frees this batch's graph before the one below
-            if torch.distributed.is_initialized():
-                self._zero_backward(model, criterion, optimizer, sample)
-            # same keys and types as a trained batch: the ranks' all-reduces of
-            # logging outputs pack tensors and numbers into separate buffers
-            return loss, zero_like(sample_size), {k: zero_like(v) for k, v in logging_output.items()}
-        with torch.autograd.profiler.record_function("backward"):
-            optimizer.backward(loss)
-        return loss, sample_size, logging_output
-
-    @staticmethod
-    def _forward(sample, model, criterion, optimizer):
-        with torch.autograd.profiler.record_function("forward"):
-            with torch.autocast("cuda", enabled=isinstance(optimizer, AMPOptimizer)):
-                return criterion(model, sample)
-
-    def _zero_backward(self, model, criterion, optimizer, sample):
-        """A forward and backward that contribute zero gradients, so that this
-        rank joins the others' gradient all-reduce. torch DDP all-reduces from
-        hooks armed by its own forward: a backward without one would leave the
-        other ranks waiting. The forward runs on this process's first batch
-        with a finite loss (fairseq's trainer keeps its first batch as a dummy
-        the same way): the non-finite batch could give NaN gradients even
-        times zero, and does only when no finite batch came before it."""
-        loss, _, _ = self._forward(self._finite_sample or sample, model, criterion, optimizer)
-        optimizer.backward(torch.nan_to_num(loss, nan=0.0, posinf=0.0, neginf=0.0) * 0.0)
 
     def build_model(self, cfg, from_checkpoint=False):
         if getattr(cfg, "llm_dtype", None) == "auto":

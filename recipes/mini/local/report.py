@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from fewshot_report import TUNED, fewshot_section
 from make_conditions import evaluated_conditions
 from paper_claims import check_claims, task_metrics
-from wav2prompt_plugin.confidence import auroc
+from wav2prompt_plugin.analysis.confidence import auroc
 from wav2prompt_plugin.evaluation.metrics import word_error_rate
 from wav2prompt_plugin.evaluation.report import load_results, metrics_table, save_results, wall_seconds
 from wav2prompt_plugin.evaluation.training_cost import run_budget

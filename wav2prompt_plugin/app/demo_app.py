@@ -3,8 +3,8 @@
     GET  /             the page (demo_page.html): upload or record a wav, pick or write a template
     GET  /api/tasks    task name -> template: the model's own transcription template, then a tasks file's
     POST /api/answer   multipart `audio` + `template` -> JSON: the LLM's answer, what it heard and how sure,
-                       the tokens it read with their times (timestamps.py) and the picture of
-                       explain_picture.py as a base64 PNG; bad input -> 400 {"error": one line}
+                       the tokens it read with their times (analysis/timestamps.py) and the picture of
+                       analysis/explain_picture.py as a base64 PNG; bad input -> 400 {"error": one line}
 
 FastAPI (on Starlette, served by uvicorn) rather than a hand-written HTTP server: multipart uploads,
 routing and error responses are theirs. The model trims each upload's leading and trailing silence
@@ -20,7 +20,7 @@ from typing import Dict
 
 import soundfile as sf
 
-from wav2prompt_plugin.errors import InputError
+from wav2prompt_plugin.runtime.errors import InputError
 
 PAGE = os.path.join(os.path.dirname(__file__), "demo_page.html")
 
@@ -43,7 +43,7 @@ def answer(model, audio_path: str, name: str, template: str, max_seconds: float)
     """Everything the page shows for one upload (runs the model; raises InputError on bad input)."""
     from wav2prompt_plugin.data.audio_features import load_features
     from wav2prompt_plugin.data.templates import PromptTemplate
-    from wav2prompt_plugin.explain_picture import draw
+    from wav2prompt_plugin.analysis.explain_picture import draw
 
     check_audio(audio_path, name, max_seconds)
     PromptTemplate(template).check_columns([], "the demo (it fills no fields)")

@@ -22,7 +22,7 @@ silently train something else:
 """
 from omegaconf.errors import OmegaConfBaseException
 
-from wav2prompt_plugin.errors import InputError
+from wav2prompt_plugin.runtime.errors import InputError
 
 SUPPORTED = "--llm-dtype bf16 --autocast-bf16"
 

@@ -9,7 +9,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from wav2prompt_plugin.timestamps import FBANK_SHIFT_S, FBANK_WINDOW_S
+from wav2prompt_plugin.analysis.timestamps import FBANK_SHIFT_S, FBANK_WINDOW_S
 
 
 def draw(explanation: Dict, spectrogram: np.ndarray, path: str, title: Optional[str] = None) -> str:

@@ -1,40 +1,9 @@
-"""What the plugin's commands add to their process, beyond fairseq's CLI.
-
-Installed where a command starts (the console commands, and fairseq's own
-commands when `--user-dir` names the plugin), never by a library import:
-
-* uncaught bad input (`errors.InputError`) reported as one line (errors.py);
-* checkpoint copies that a kill cannot leave half-written (checkpoint_copy.py);
-* fairseq's prefetch threads ended before exit, and no traceback when an
-  epoch's data loader forks its worker (loader_shutdown.py);
-* each record once in `--log-file` (log_file_once.py);
-* no hydra deprecation warnings: fairseq 0.12 composes its config through
-  hydra 1.3's deprecated API, six warnings at every start that a user cannot act on.
-"""
+"""Arguments the commands share: fairseq's with the plugin as `--user-dir`, the root logger as
+fairseq-train sets it, and the options of a command that decodes with a trained model."""
 import argparse
 import logging
 import os
 import sys
-import warnings
-
-from wav2prompt_plugin.checkpoint_copy import install_atomic_checkpoint_copy
-from wav2prompt_plugin.errors import install_excepthook
-from wav2prompt_plugin.loader_shutdown import install_loader_shutdown
-from wav2prompt_plugin.log_file_once import install_log_file_once
-
-
-# what hydra says of fairseq's use of its API (messages start with a newline or name hydra)
-HYDRA_DEPRECATIONS = r"\s*(hydra\.experimental\.|The version_base parameter|In '.*': Usage of deprecated keyword" \
-                     r"|'.*' is validated against ConfigStore|The strict flag in the compose API)"
-
-
-def prepare_process():
-    """Idempotent."""
-    install_excepthook()
-    install_atomic_checkpoint_copy()
-    install_loader_shutdown()
-    install_log_file_once()
-    warnings.filterwarnings("ignore", message=HYDRA_DEPRECATIONS, category=UserWarning)
 
 
 def plugin_dir() -> str:

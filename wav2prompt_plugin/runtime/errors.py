@@ -2,7 +2,7 @@
 
 Every such error derives from `InputError`, and its message names the file,
 manifest line or option at fault. The plugin's commands (and fairseq's, when
-`--user-dir` names the plugin: `cli/process.py`) install a `sys.excepthook`
+`--user-dir` names the plugin: `runtime/process.py`) install a `sys.excepthook`
 that prints an uncaught InputError as one ``Name: message`` report and exits
 with status 1: `fairseq-train` offers no other hook around its `main`, and a
 traceback would bury the line that says what to fix.

@@ -1,0 +1,1 @@
+"""What a decoded utterance tells beside its text: confidence, CIF timestamps, the explain picture."""
