@@ -224,7 +224,7 @@ def count(frames: int, tokens: int) -> dict:
     from wav2prompt_plugin.models.speech_prompt import build_projector
     from wav2prompt_plugin.models.wav2prompt import Wav2PromptConfig, wav2prompt_base
     from wav2prompt_plugin.modules.cif import CifWeightPredictor
-    from wav2prompt_plugin.modules.frozen_llm import checkpoint_llm_layers
+    from wav2prompt_plugin.llm.loading import checkpoint_llm_layers
 
     torch.manual_seed(0)
     cfg = Wav2PromptConfig()

@@ -288,7 +288,7 @@ make_data() {  # fbank .npy features and manifests: train (train_utterances) and
     "$max_seconds" "$tokens_per_s" <<'PY'
 import csv, json, os, random, sys
 import numpy as np
-from wav2prompt_plugin.data.llm_dictionary import load_llm_tokenizer
+from wav2prompt_plugin.llm.loading import load_llm_tokenizer
 from wav2prompt_plugin.data.templates import encode_segment
 
 out, llm = sys.argv[1], sys.argv[2]
@@ -426,7 +426,7 @@ from flops_model import BASE_ENCODER, llm_flops, utterance_flops
 
 layers, width, ffn, channels = map(int, sys.argv[12].split())
 encoder = dict(BASE_ENCODER, layers=layers, d=width, ffn=ffn, conv_channels=channels)
-from wav2prompt_plugin.data.llm_dictionary import load_llm_tokenizer
+from wav2prompt_plugin.llm.loading import load_llm_tokenizer
 from wav2prompt_plugin.data.templates import PromptTemplate, encode_prompt_segments
 
 

@@ -73,7 +73,7 @@ def child(loader: str, llm_dir: str):
     import torch
     from transformers import AutoModelForCausalLM, LlamaForCausalLM  # noqa: F401  (the modeling code)
 
-    from wav2prompt_plugin.modules.frozen_llm import load_frozen_llm
+    from wav2prompt_plugin.llm.loading import load_frozen_llm
 
     imported = peak_rss_mb()
     start = time.perf_counter()

@@ -4,13 +4,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from wav2prompt_plugin.data.llm_dictionary import LLMDictionary, load_llm_tokenizer
-from wav2prompt_plugin.modules.frozen_llm import (
-    FrozenLLMDecoder,
-    PromptTooLongError,
-    llm_fingerprint,
-    load_frozen_llm,
-)
+from wav2prompt_plugin.llm.decoder import FrozenLLMDecoder, PromptTooLongError
+from wav2prompt_plugin.llm.dictionary import LLMDictionary
+from wav2prompt_plugin.llm.loading import llm_fingerprint, load_frozen_llm, load_llm_tokenizer
 
 
 def make_decoder(path):
@@ -215,7 +211,7 @@ def test_auto_dtype_is_the_saved_one_and_explicit_dtypes_override(tiny_llm, tmp_
 def test_auto_dtype_without_a_saved_dtype_follows_the_device(tiny_llm, tmp_path):
     from transformers import AutoConfig
 
-    from wav2prompt_plugin.modules.frozen_llm import resolve_llm_dtype
+    from wav2prompt_plugin.llm.loading import resolve_llm_dtype
 
     silent = save_llm(tiny_llm, tmp_path / "silent", torch.bfloat16, config_dtype=False)
     assert tensor_dtypes(load_frozen_llm(silent)) == {torch.float32}  # on the CPU
@@ -243,7 +239,7 @@ def test_models_read_fairseqs_cpu_flag_only_where_it_is_resolved(tiny_llm, monke
     from omegaconf import OmegaConf
 
     from wav2prompt_plugin.models.wav2prompt import Wav2PromptConfig
-    from wav2prompt_plugin.modules import frozen_llm
+    from wav2prompt_plugin.llm import loading as frozen_llm
 
     asked = []
     monkeypatch.setattr(frozen_llm, "llm_device", lambda cpu: asked.append(cpu) or torch.device("cpu"))

@@ -85,7 +85,8 @@ class LLMGenerator:
 
     @classmethod
     def from_llm_path(cls, llm_path: str, llm_dtype: str = "auto", **kwargs):
-        from wav2prompt_plugin.modules.frozen_llm import FrozenLLMDecoder, load_frozen_llm
+        from wav2prompt_plugin.llm.decoder import FrozenLLMDecoder
+        from wav2prompt_plugin.llm.loading import load_frozen_llm
         from wav2prompt_plugin.tasks.wav2prompt import Wav2PromptTask, Wav2PromptTaskConfig
 
         task = Wav2PromptTask.setup_task(Wav2PromptTaskConfig(llm_path=llm_path))

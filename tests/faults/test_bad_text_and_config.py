@@ -8,7 +8,7 @@ import pytest
 
 from conftest import run_cli
 from faults_common import error_report, make_task, read_rows, train_command, write_split
-from wav2prompt_plugin.data.llm_dictionary import LLMPathError
+from wav2prompt_plugin.llm.loading import LLMPathError
 from wav2prompt_plugin.data.manifest import ManifestError
 from wav2prompt_plugin.data.templates import TemplateError
 

@@ -9,7 +9,7 @@ from conftest import run_cli
 from faults_common import TEMPLATE, error_report, train_command
 from wav2prompt_plugin.data.templates import PromptTemplate, text_prompt_ids
 from wav2prompt_plugin.inference import LLMGenerator, Wav2PromptInference
-from wav2prompt_plugin.modules.frozen_llm import PromptTooLongError
+from wav2prompt_plugin.llm.decoder import PromptTooLongError
 
 LONG_TEMPLATE = "repeat " * 300 + "{speech}"
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from fairseq.data.encoders import register_bpe
 from fairseq.dataclass import FairseqDataclass
 
-from wav2prompt_plugin.data.llm_dictionary import LLMDictionary, load_llm_tokenizer
+from wav2prompt_plugin.llm.dictionary import LLMDictionary
+from wav2prompt_plugin.llm.loading import load_llm_tokenizer
 from wav2prompt_plugin.modules.newline_stop import NewlineStop
 
 

@@ -17,14 +17,8 @@ from fairseq.models import FairseqEncoderDecoderModel
 from omegaconf import II
 
 from wav2prompt_plugin.runtime.errors import InputError
-from wav2prompt_plugin.modules.frozen_llm import (
-    LLM_DTYPE_CHOICES,
-    LLM_DTYPE_HELP,
-    FrozenLLMDecoder,
-    build_frozen_llm,
-    exclude_frozen_llm_from_ddp,
-    llm_fingerprint,
-)
+from wav2prompt_plugin.llm.decoder import FrozenLLMDecoder, exclude_frozen_llm_from_ddp
+from wav2prompt_plugin.llm.loading import LLM_DTYPE_CHOICES, LLM_DTYPE_HELP, build_frozen_llm, llm_fingerprint
 
 logger = logging.getLogger(__name__)
 

@@ -12,12 +12,6 @@ from omegaconf import II, OmegaConf, open_dict
 
 from wav2prompt_plugin.bpe.llm_tokenizer import LLMTokenizerBPE
 from wav2prompt_plugin.data.audio_features import FEATURE_NORMS
-from wav2prompt_plugin.data.llm_dictionary import (
-    LLMDictionary,
-    check_llm_dir,
-    check_tokenizer_matches,
-    load_llm_tokenizer,
-)
 from wav2prompt_plugin.data.manifest import ManifestError, read_manifest, report_bad_rows
 from wav2prompt_plugin.data.row_checks import RowFacts, row_facts, spec_column, text_spec
 from wav2prompt_plugin.data.templates import (
@@ -27,7 +21,14 @@ from wav2prompt_plugin.data.templates import (
     speech_at_start,
 )
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
-from wav2prompt_plugin.modules.frozen_llm import llm_max_positions, model_llm_dtype
+from wav2prompt_plugin.llm.dictionary import LLMDictionary
+from wav2prompt_plugin.llm.loading import (
+    check_tokenizer_matches,
+    llm_config,
+    llm_max_positions,
+    load_llm_tokenizer,
+    model_llm_dtype,
+)
 from wav2prompt_plugin.modules.newline_stop import NewlineStop
 from wav2prompt_plugin.modules.repetition_penalty import RepetitionPenalty
 from wav2prompt_plugin.runtime.errors import InputError
@@ -165,17 +166,15 @@ class Wav2PromptTask(SkipNonFiniteLoss, FairseqTask):
 
     @classmethod
     def setup_task(cls, cfg: Wav2PromptTaskConfig, **kwargs):
-        from transformers import AutoConfig
-
         check_fairseq_precision(cfg)  # before a 7B LLM is loaded
         tokenizer = load_llm_tokenizer(cfg.llm_path)
-        llm_config = AutoConfig.from_pretrained(check_llm_dir(cfg.llm_path))
-        check_tokenizer_matches(tokenizer, llm_config, cfg.llm_path)
-        dictionary = LLMDictionary(tokenizer, llm_config.vocab_size)
+        config = llm_config(cfg.llm_path)
+        check_tokenizer_matches(tokenizer, config, cfg.llm_path)
+        dictionary = LLMDictionary(tokenizer, config.vocab_size)
         PromptTemplate(cfg.train_template)  # fail at start-up, not at the first batch
         PromptTemplate(cfg.gen_template or cfg.train_template)
         logger.info(f"LLM vocabulary: {len(dictionary)} tokens from {cfg.llm_path}")
-        return cls(cfg, tokenizer, dictionary, llm_max_positions(llm_config))
+        return cls(cfg, tokenizer, dictionary, llm_max_positions(config))
 
     @property
     def source_dictionary(self):

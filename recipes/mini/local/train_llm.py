@@ -56,9 +56,9 @@ from wav2prompt_plugin.data.templates import (
     leading_special_tokens,
     text_prompt_ids,
 )
-from wav2prompt_plugin.data.llm_dictionary import load_llm_tokenizer
+from wav2prompt_plugin.llm.loading import load_llm_tokenizer
 from wav2prompt_plugin.evaluation.metrics import METRICS
-from wav2prompt_plugin.modules.frozen_llm import load_frozen_llm
+from wav2prompt_plugin.llm.loading import load_frozen_llm
 
 logger = logging.getLogger("train_llm")
 

@@ -10,56 +10,12 @@ padding. Prompts start with what the tokenizer itself puts before text
 (data/templates.py), not with whatever bos the tokenizer defines.
 """
 import logging
-import os
 
 from fairseq.data import Dictionary
 
-from wav2prompt_plugin.runtime.errors import InputError
+from wav2prompt_plugin.llm.loading import LLMPathError
 
 logger = logging.getLogger(__name__)
-
-
-class LLMPathError(InputError):
-    pass
-
-
-def check_llm_dir(path: str) -> str:
-    if not path:
-        raise LLMPathError("--llm-path is required: a local directory saved with save_pretrained")
-    if not os.path.isdir(path):
-        raise LLMPathError(f"--llm-path {path!r} is not a directory")
-    if not os.path.isfile(os.path.join(path, "config.json")):
-        raise LLMPathError(
-            f"--llm-path {path!r} has no config.json: not a Hugging Face model directory"
-        )
-    return path
-
-
-def load_llm_tokenizer(path: str):
-    from transformers import AutoTokenizer
-
-    check_llm_dir(path)
-    try:
-        return AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError) as e:
-        raise LLMPathError(f"cannot load the tokenizer of --llm-path {path!r}: {e}") from e
-
-
-def check_tokenizer_matches(tokenizer, llm_config, path: str) -> None:
-    """A tokenizer from another LLM gives ids the LLM never saw; its eos id and
-    size are what a save_pretrained directory lets us compare."""
-    if len(tokenizer) > llm_config.vocab_size:
-        raise LLMPathError(
-            f"the tokenizer in --llm-path {path!r} has {len(tokenizer)} tokens but the LLM only "
-            f"{llm_config.vocab_size} embeddings: tokenizer and LLM do not match"
-        )
-    eos = getattr(llm_config, "eos_token_id", None)
-    allowed = set(eos) if isinstance(eos, (list, tuple)) else {eos}
-    if eos is not None and tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in allowed:
-        raise LLMPathError(
-            f"the tokenizer in --llm-path {path!r} has eos id {tokenizer.eos_token_id} but the LLM's "
-            f"config.json says {eos}: tokenizer and LLM do not match"
-        )
 
 
 class LLMDictionary(Dictionary):
