@@ -17,6 +17,10 @@ modules/newline_stop.py).
 Both go through the task's collater and fairseq's SequenceGenerator over the
 plugin's frozen-LLM decoder, as `fairseq-generate` does, so all give the same
 hypotheses for the same input.
+
+Longer than the house's 250 lines: it is the whole Python API (text generation, speech generation
+with transcripts, confidence and timestamps, CTC transcription), which users read in one place;
+what it computes lives in analysis/ and llm/.
 """
 from typing import Dict, List, Optional, Sequence, Union
 

@@ -47,6 +47,9 @@ where the manifest has true word times (a `word_times` column), their errors go 
 hear it (data/voice_activity.py), as `Wav2PromptInference` and the demo do by default. It is off
 here by default so that test figures stay those of the audio as given, comparable with earlier runs
 and with fairseq-generate; a manifest of .npy features cannot be trimmed and is refused with it.
+
+Longer than the house's 250 lines: the runner (systems × tasks, its figures and files) is still here
+beside the argparse; it belongs in evaluation/ as a library without argparse.
 """
 import argparse
 import csv

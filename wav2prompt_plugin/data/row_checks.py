@@ -21,6 +21,9 @@ os.replace): beside the manifest, or under $XDG_CACHE_HOME/wav2prompt
 (~/.cache/wav2prompt) when the manifest's directory is not writable. The other
 ranks check the rows themselves on a first start, and read rank 0's file at
 later ones when they share its filesystem.
+
+A few lines over the house's 250: the cache's key, its file and the checks that fill it are one
+contract, kept together.
 """
 import hashlib
 import logging
