@@ -232,7 +232,7 @@ def test_fewshot_draws(target, tmp_path):
 
 @pytest.mark.slow
 def test_run_sh_target_speech(council, tmp_path):
-    """run.sh's target_speech makes the speech and the draws of --seed once, then finds them."""
+    """run.sh's target_speech makes the speech and the draws of each seed of --ft-seeds once, then finds them."""
     data = tmp_path / "data"
     (data / "world").mkdir(parents=True)
     some = [r for split, n in (("train", 12), ("target_dev", 2), ("target_test", 4))
@@ -240,7 +240,7 @@ def test_run_sh_target_speech(council, tmp_path):
     write_sentences(data / "world" / "sentences.tsv", some)
     function = subprocess.run(["sed", "-n", "/^target_speech() {/,/^}/p", str(ROOT / "recipes/mini/run.sh")],
                               capture_output=True, text=True, check=True).stdout
-    script = f"set -euo pipefail; {function}\ndata={data} seed=3 jobs=2 ft_sizes='5 10' ft_target=fr; " \
+    script = f"set -euo pipefail; {function}\ndata={data} seed=1 ft_seeds='3 4' jobs=2 ft_sizes='5 10' ft_target=fr; " \
              "target_speech; date -r $data/target/test.tsv +%s%N > $data/first; target_speech"
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     proc = subprocess.run(["bash", "-c", script], cwd=ROOT / "recipes" / "mini", env=env, capture_output=True,
@@ -248,5 +248,6 @@ def test_run_sh_target_speech(council, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("made 18 new utterance(s)") == 1
     assert (data / "first").read_text().strip() == str((data / "target" / "test.tsv").stat().st_mtime_ns)
-    for n in (5, 10):
-        assert len(read_tsv(data / "target_fewshot" / "seed3" / f"ft{n}" / "train.tsv")) == n
+    for k in (3, 4):
+        for n in (5, 10):
+            assert len(read_tsv(data / "target_fewshot" / f"seed{k}" / f"ft{n}" / "train.tsv")) == n

@@ -167,7 +167,8 @@ def explained_examples(exp: str, results: dict) -> list:
     out = os.path.join(exp, "explain")
     explain(argparse.Namespace(audio=[fired[r["id"]][0] for _, r in chosen], out=out, template=templates["st_fr"],
                                checkpoint=os.path.join(exp, "wav2prompt", "checkpoint_last.pt"),
-                               llm_path=os.path.join(exp, "llm"), beam=1, max_len_b=60, device="cpu"))
+                               llm_path=os.path.join(exp, "llm"), beam=1, max_len_b=60, device="cpu",
+                               trim_silence=True))
     results["explained"] = {kind: row["id"] for kind, row in chosen}
     lines = ["## What the LLM read, and when", "",
              "`wav2prompt-explain` on three test utterances (En→Fr template): the spectrogram, CIF's weights with the "
