@@ -62,6 +62,23 @@ def load_trained(checkpoint: str, llm_path: Optional[str], device: str):
     return models[0].to(device).eval(), task, state
 
 
+def speech_batch(task, audio: Sequence[str], template: PromptTemplate, rows, trim_silence: bool = False):
+    """One collated batch of audio files with `template`'s prompt around each, features as the
+    checkpoint's task computes them (its normalisation)."""
+    dataset = Wav2PromptDataset(
+        audio=list(audio),
+        n_frames=[0] * len(audio),
+        targets=[[] for _ in audio],
+        transcripts=None,
+        prompts=task.encode_prompts(rows, template),
+        dictionary=task.target_dictionary,
+        shuffle=False,
+        trim_silence=trim_silence,
+        **feature_options(task),
+    )
+    return dataset.collater([dataset[i] for i in range(len(dataset))])
+
+
 def _rows(template: PromptTemplate, fields: Fields, count: int):
     if fields is None or isinstance(fields, dict):
         fields = [fields or {}] * count
@@ -167,18 +184,7 @@ class Wav2PromptInference(LLMGenerator):
         self._words = None  # which tokens start a word, for timestamps
 
     def speech_batch(self, audio: Sequence[str], template: PromptTemplate, rows):
-        dataset = Wav2PromptDataset(
-            audio=list(audio),
-            n_frames=[0] * len(audio),
-            targets=[[] for _ in audio],
-            transcripts=None,
-            prompts=self.task.encode_prompts(rows, template),
-            dictionary=self.task.target_dictionary,
-            shuffle=False,
-            trim_silence=self.trim_silence,
-            **feature_options(self.task),
-        )
-        return dataset.collater([dataset[i] for i in range(len(dataset))])
+        return speech_batch(self.task, audio, template, rows, trim_silence=self.trim_silence)
 
     @torch.no_grad()
     def generate(self, audio: Union[str, Sequence[str]], template: str, fields: Fields = None) -> List[str]:
@@ -315,12 +321,7 @@ class CtcTranscriber:
         audio = [audio] if isinstance(audio, str) else list(audio)
         if not audio:
             return []
-        rows = [{}] * len(audio)
-        dataset = Wav2PromptDataset(
-            audio=audio, n_frames=[0] * len(audio), targets=[[] for _ in audio], transcripts=None,
-            prompts=self.task.encode_prompts(rows, PromptTemplate("{speech}")),
-            dictionary=self.task.target_dictionary, shuffle=False, **feature_options(self.task))
-        sample = dataset.collater([dataset[i] for i in range(len(dataset))])
+        sample = speech_batch(self.task, audio, PromptTemplate("{speech}"), [{}] * len(audio))
         if self.device != "cpu":
             sample = utils.move_to_cuda(sample)
         out = self.model(sample["net_input"]["src_tokens"], sample["net_input"]["src_lengths"])
