@@ -147,9 +147,16 @@ def test_domain_words_are_not_the_general_worlds(size):
     general = {w for r in rows if r[9] == "general" for w in f"{r[3]} {r[8]}".split()}
     general |= {w for f in facts for w in f.split()}
     council = {w for r in rows if r[9].startswith("council") for w in r[3].split()}
-    assert not make_world.council_words() & general
-    assert council - make_world.FUNCTION_WORDS <= make_world.council_words()
-    assert len(council & make_world.council_words()) > 100
+    own = make_world.council_words()
+    assert not own & general
+    # the rest are the shared slots' words, each the general world's
+    shared = {w for t in make_world.SHARED_TOPICS + make_world.DAYS for w in t[0].split()}
+    shared |= {w for n in make_world.PEOPLE for w in (n.en, n.en_pl)} | set(make_world.NAMES)
+    shared |= {w for v in make_world.SHARED_VERBS for w in (v.en, v.en_pl)}
+    assert council - make_world.FUNCTION_WORDS - own <= shared <= general
+    assert len(council & own) > 100 and len(council & shared) > 40
+    # every council sentence holds a word of its own: none could be a general sentence
+    assert all(set(r[3].split()) & own for r in rows if r[9].startswith("council"))
     splits = [r[1] for r in rows if r[9] == "council"]
     expected = make_world.TARGET_COUNTS[size]
     assert [splits.count(make_world.TARGET_SPLITS[s]) for s in ("train", "dev", "test")] == \

@@ -12,8 +12,10 @@ out of it, one per zero-shot task of the paper:
 * context_question   "what colour is the box of sara", answered from a passage
 
 A target domain, a council ("the members of the regional council vote against the annual
-budget", "the debate on pensions begins on monday"), has words and constructions of its own,
-none in the general world: the miniature's Europarl-ST beside its LibriSpeech.  Its sentences
+budget", "the farmers vote against the law on cows tomorrow"), has words and constructions of its
+own beside words of the general world (people, animals, objects, places, cities, days): the
+miniature's Europarl-ST beside its LibriSpeech, whose debates use much of LibriSpeech's English
+and terms of their own.  Its sentences
 (kind describe, domain "council") split into a pool (split "train": the LLM learns their
 text, few-shot pairs are drawn from them), "target_dev" and "target_test"; more of its text
 (domain "council_text", split "train") is for the LLM alone, as a real LLM knows a domain from
@@ -528,8 +530,14 @@ def context_question(rng):
 
 # ---------------------------------------------------------------- the target domain
 # A council, the miniature's Europarl-ST: bodies and office holders debate, vote on and pass texts
-# about public matters.  Its words are none of the general world's (so none of the ASR data's) but
-# the function words ("the", "of", "on", "is", "that"...).  French: as above, no noun and no adjective
+# about public matters.  Its own words (bodies, office holders, texts, verbs, its topics and times)
+# are none of the general world's; beside them a sentence's slots draw, each at SHARED, on the
+# general world's people and names (as subjects), verbs (of an active sentence), animals, objects,
+# places and cities (as topics) and days (as times): the ASR data hold those words, in other
+# sentences.  Without them (SHARED 0) zero-shot Wav2Prompt transcribed nothing of the council (WER
+# 90, BLEU 0.1 at default size, 2026-12-07): a few-shot pool then measures learning a new language,
+# not adapting to a domain.  At 0.5 a fifth of the council's content words are the general world's.
+# French: as above, no noun and no adjective
 # before a noun starts with a vowel where "le", "la" or "de" would elide, and no construction puts
 # "de", "ne" or "que" before a vowel; "de le" and "de les" contract to "du" and "des", Spanish "de el"
 # to "del" (contract).
@@ -617,6 +625,15 @@ on friday|vendredi|el viernes; before the elections|avant les élections|antes d
 after the elections|après les élections|después de las elecciones; in the spring|au printemps|en primavera
 in the autumn|en automne|en otoño; at the next session|à la prochaine session|en la próxima sesión""")
 POSTPONED = next(v for v in COUNCIL_VERBS if v.en == "postpones")
+SHARED = 0.5  # the share of subjects, verbs, topics and times drawn from the general world
+# the general world's things as topics, (en, fr, es) with their articles: "on cows", "for the park"
+SHARED_TOPICS = ([(n.en_pl, f"les {fr_plural(n.fr)}", f"{es_article(n.es_g, True)} {es_plural(n.es)}")
+                  for n in ANIMALS + OBJECTS]
+                 + [(f"the {p.en}", f"{fr_article(p.fr_g)} {p.fr}", f"{es_article(p.es_g)} {p.es}")
+                    for p in PLACES if not p.room]
+                 + [c for c in CITIES if c[0] != "oslo"])  # (French "de oslo" would elide)
+SHARED_CITIES = [c for c in CITIES if c[0] != "oslo"]
+SHARED_VERBS = [v for v in TRANSITIVE if v.en in ("wants", "has", "finds", "loses", "sees", "sells")]
 
 
 def contract(fr, es):
@@ -737,8 +754,28 @@ def council_body(rng):
     return body_phrase(body, adj=rng.choice(BODY_ADJS) if body.cls and rng.random() < 0.5 else None)
 
 
+def shared_subject(rng):
+    """The general world's people in council sentences: 'the farmers', 'the queen', 'sara', 'the mayor of rome'."""
+    r = rng.random()
+    if r < 0.5:
+        person = rng.choice(PEOPLE)
+        return official_phrase(person, plural=rng.random() < 0.6)
+    if r < 0.7:
+        name = rng.choice(NAMES)
+        return phrase(name, name, name, "f" if name[-1] == "a" else "m")
+    city = rng.choice(SHARED_CITIES)
+    if rng.random() < 0.5:
+        return phrase(f"the mayor of {city[0]}", f"le maire de {city[1]}", f"el alcalde de {city[2]}")
+    body = rng.choice([b for b in BODIES if b.cls])
+    return phrase(f"the {body.en} of {city[0]}", f"{fr_article(body.fr_g)} {body.fr} de {city[1]}",
+                  f"{es_article(body.es_g)} {body.es} de {city[2]}", body.fr_g, body.es_g)
+
+
 def council_subject(rng):
-    """A body or office holder(s): 'the regional council', 'the minister of health', 'the members of the senate'."""
+    """A body or office holder(s): 'the regional council', 'the minister of health', 'the members of the senate';
+    at SHARED the general world's people instead."""
+    if rng.random() < SHARED:
+        return shared_subject(rng)
     if rng.random() < 0.4:
         return council_body(rng)
     official = rng.choice(OFFICIALS)
@@ -754,18 +791,24 @@ def council_document(rng, definite=True, plural=None, topic=True):
     plural = rng.random() < 0.15 if plural is None else plural
     return document_phrase(rng.choice(DOCUMENTS), definite, plural,
                            rng.choice(DOCUMENT_ADJS) if rng.random() < 0.35 else None,
-                           rng.choice(TOPICS) if topic and rng.random() < 0.5 else None)
+                           council_topic(rng) if topic and rng.random() < 0.6 else None)
+
+
+def council_topic(rng):
+    return rng.choice(SHARED_TOPICS if rng.random() < SHARED else TOPICS)
 
 
 def council_time(rng, share):
-    return rng.choice(COUNCIL_TIMES) if rng.random() < share else ("", "", "")
+    if rng.random() >= share:
+        return ("", "", "")
+    return rng.choice(DAYS if rng.random() < SHARED else COUNCIL_TIMES)
 
 
 def council(rng):
     """A row (en, fr, es, intent, answer, context) of the target domain: one of six constructions."""
     r = rng.random()
     if r < 0.25:
-        row = active(council_subject(rng), rng.choice(COUNCIL_VERBS),
+        row = active(council_subject(rng), rng.choice(SHARED_VERBS if rng.random() < SHARED else COUNCIL_VERBS),
                      council_document(rng, definite=rng.random() < 0.75), council_time(rng, 0.4))
     elif r < 0.42:
         row = passive(council_document(rng), rng.choice(COUNCIL_VERBS), council_subject(rng), council_time(rng, 0.4))
@@ -773,7 +816,7 @@ def council(rng):
         row = vote(council_subject(rng), rng.random() < 0.5, council_document(rng), council_time(rng, 0.3))
     elif r < 0.74:
         predicate = rng.choice(EVENT_PREDICATES)
-        about = rng.choice(TOPICS) if rng.random() < 0.6 else council_document(rng, plural=False, topic=False)
+        about = council_topic(rng) if rng.random() < 0.6 else council_document(rng, plural=False, topic=False)
         row = event(rng.choice(EVENTS), about, predicate, council_time(rng, 0.0 if predicate[1] == "pp" else 1.0))
     elif r < 0.89:
         row = modal(council_subject(rng), rng.choice(MODALS), rng.choice(COUNCIL_VERBS),
@@ -785,12 +828,13 @@ def council(rng):
     return row + ("", "", "")
 
 
-# function words: the only English words the council may share with the general world
+# function words: the English words of the council's own phrases that the general world has too
 FUNCTION_WORDS = set("the a an of on for in at by is are that to this next before after".split())
 
 
 def council_words():
-    """The English words of the target domain that are not function words: none is the general world's."""
+    """The English words of the target domain's own tables that are not function words: none is the general
+    world's (its shared slots draw on the general world's tables)."""
     tables = [BODIES, OFFICIALS, DOCUMENTS, EVENTS]
     words = {w for t in tables for n in t for w in (n.en, n.en_pl)}
     words |= {w for t in (PORTFOLIOS, TOPICS, COUNCIL_TIMES, EVENT_PREDICATES) for r in t for w in r[0].split()}
