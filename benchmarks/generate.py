@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fixtures import make_llm, sentence  # noqa: E402
 from side_by_side import finish, interleaved, load_average, print_table  # noqa: E402
-from wav2prompt_plugin.data.templates import PromptTemplate, encode_segment  # noqa: E402
+from wav2prompt_plugin.data.templates import PromptTemplate  # noqa: E402
+from wav2prompt_plugin.llm.prompt_codec import encode_segment  # noqa: E402
 from wav2prompt_plugin.inference import LLMGenerator  # noqa: E402
 from wav2prompt_plugin.models.text_prompt import TextPromptEncoder, TextPromptModel  # noqa: E402
 

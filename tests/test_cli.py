@@ -373,10 +373,10 @@ def test_confidence_comes_from_the_transcription_whatever_the_tasks(trained, spe
     its confidence from its transcription under the tasks file's asr template, not from its French; each
     utterance is decoded once per template: a task under the transcription template takes transcribe()'s
     texts, the same as a decoding of its own, also under --min-confidence and --stop-at-newline."""
-    import argparse
     import csv
 
     from wav2prompt_plugin.cli import evaluate as cli
+    from wav2prompt_plugin.evaluation.runner import confidence_figures
     from wav2prompt_plugin.inference import Wav2PromptInference
 
     st_template = "translate {speech} french"
@@ -409,7 +409,7 @@ def test_confidence_comes_from_the_transcription_whatever_the_tasks(trained, spe
     assert {r["id"]: float(r["confidence"]) for r in written} == pytest.approx(
         {i: round(h["confidence"], 4) for i, h in heard.items()}, abs=1e-4)
     figures = json.loads((tmp_path / "st" / "results.json").read_text())["systems"]["wav2prompt"]
-    expected = cli.confidence_figures(rows, [heard[r["id"]] for r in rows], argparse.Namespace(transcript_column="tgt_text"))
+    expected = confidence_figures([r["tgt_text"] for r in rows], [heard[r["id"]] for r in rows])
     assert {k: figures[k] for k in expected} == pytest.approx(expected)
 
     decoded = count_decoding(monkeypatch)

@@ -3,7 +3,9 @@ agrees with Hugging Face generate() on the same prompt."""
 import pytest
 import torch
 
-from wav2prompt_plugin.data.templates import PromptTemplate, text_prompt_ids
+from wav2prompt_plugin.data.templates import PromptTemplate
+
+from wav2prompt_plugin.llm.prompt_codec import text_prompt_ids
 from wav2prompt_plugin.inference import LLMGenerator
 
 TEXTS = ["the cat sleeps in the kitchen", "open the window please", "where does tom live"]

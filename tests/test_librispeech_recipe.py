@@ -320,7 +320,8 @@ def test_checkpoints_hold_the_recipe_configuration(recipe_run):
 @pytest.mark.slow
 def test_templates_fit_the_manifests(recipe_run):
     """Every task of both families reads only columns its test set has."""
-    from wav2prompt_plugin.cli.evaluate import load_tasks, task_rows
+    from wav2prompt_plugin.evaluation.runner import task_rows
+    from wav2prompt_plugin.evaluation.tasks_file import TasksFile
     from wav2prompt_plugin.data.manifest import read_manifest
 
     data = recipe_run["data"]
@@ -330,7 +331,7 @@ def test_templates_fit_the_manifests(recipe_run):
             "intent": "slurp/slurp_test.tsv", "sqa": "spoken_qa/heysquad_validation.tsv",
             "sqqa": "spoken_qa/llama_questions_test.tsv"}
     for family in ("llama2", "bloomz"):
-        tasks = load_tasks(os.path.join(RECIPE, "conf", "templates", f"{family}.json"), [])
+        tasks = TasksFile(os.path.join(RECIPE, "conf", "templates", f"{family}.json")).tasks
         assert set(tasks) == set(sets)
         for name, task in tasks.items():
             manifest = read_manifest(str(data / sets[name]))

@@ -10,7 +10,8 @@ import torch
 from conftest import run_cli
 from faults.faults_common import TINY_MODEL, error_report
 from llm_families import FAMILIES, FRENCH, build_family
-from wav2prompt_plugin.data.templates import PromptTemplate, leading_special_tokens, text_prompt_ids
+from wav2prompt_plugin.data.templates import PromptTemplate
+from wav2prompt_plugin.llm.prompt_codec import leading_special_tokens, text_prompt_ids
 from wav2prompt_plugin.inference import LLMGenerator
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,9 @@ import pytest
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from wav2prompt_plugin.data.templates import PromptTemplate, text_prompt_ids
+from wav2prompt_plugin.data.templates import PromptTemplate
+
+from wav2prompt_plugin.llm.prompt_codec import text_prompt_ids
 from wav2prompt_plugin.inference import LLMGenerator
 from wav2prompt_plugin.modules.repetition_penalty import RepetitionPenalty
 

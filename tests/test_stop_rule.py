@@ -8,7 +8,6 @@ prompt (text, or any E_s), they write a first line, a break and more lines. One
 has LLaMA-2's tokenizer kind (SentencePiece, "\\n" is the byte token <0x0A>),
 the other LLaMA-3's (byte-level BPE whose split merges "." with a following
 "\\n" into one token)."""
-import argparse
 import json
 import os
 import random
@@ -86,7 +85,8 @@ def train_base_llm(out_dir, tokenizer, texts, steps=300, seed=0):
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+        # heads of 32: the smallest vLLM's CPU attention takes (test_vllm_backend.py serves these LLMs)
+        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)
@@ -140,19 +140,19 @@ def checkpoints(base_llm, speech_data, tmp_path_factory):
     return out
 
 
-def eval_args(base_llm, checkpoints, system, **options):
-    """wav2prompt-eval's arguments, as its parser gives them."""
-    from wav2prompt_plugin.cli.evaluate import SPEECH_SYSTEMS
+def eval_system(base_llm, checkpoints, system, rows, **options):
+    """The system as wav2prompt-eval builds it, at its defaults but `options` (the cascade reads other
+    sentences than the transcripts)."""
+    from wav2prompt_plugin.evaluation.runner import EvaluationConfig
+    from wav2prompt_plugin.evaluation.systems import SPEECH_SYSTEMS, build_system
 
-    args = dict(beam=1, max_len_b=MAX_LEN, repetition_penalty=1.0, stop_at_newline=False, device="cpu", trim_silence=False,
-                llm_path=base_llm["path"], llm_dtype="auto", batch_size=32, transcript_column="tgt_text",
-                checkpoint=checkpoints[system] if system in SPEECH_SYSTEMS else None, asr_hypotheses="asr.tsv")
-    args.update(options)
-    return argparse.Namespace(**args)
+    config = EvaluationConfig(tasks_file="", out="", systems=[system], max_len_b=MAX_LEN, llm_path=base_llm["path"],
+                              checkpoint=checkpoints[system] if system in SPEECH_SYSTEMS else None, **options)
+    return build_system(system, config, asr_hypotheses(rows))
 
 
 def dev_rows(speech_data):
-    from wav2prompt_plugin.cli.evaluate import load_rows
+    from wav2prompt_plugin.evaluation.runner import load_rows
 
     rows, _ = load_rows(os.path.join(speech_data, "dev.tsv"))
     return rows
@@ -163,16 +163,16 @@ def asr_hypotheses(rows):
     return {r["id"]: SENTENCES[-1 - i] for i, r in enumerate(rows)}
 
 
-def nbest(generator, system, rows, args):
+def nbest(system, rows):
     """Every hypothesis of each row (fairseq's dicts), the best first."""
-    from wav2prompt_plugin.cli.evaluate import SPEECH_SYSTEMS, speech_text
     from wav2prompt_plugin.data.templates import PromptTemplate
 
-    if system in SPEECH_SYSTEMS:
+    generator = system.generator
+    if system.speech:
         sample = generator.speech_batch([r["audio"] for r in rows], PromptTemplate(TEMPLATE), rows)
         search, model = generator.generator, generator.model
     else:
-        sample = generator.text_sample(speech_text(system, rows, args), TEMPLATE, rows)
+        sample = generator.text_sample(system.texts(rows), TEMPLATE, rows)
         search, model = generator.text_generator, generator.text_model
     return generator.task.inference_step(search, [model], sample)
 
@@ -232,16 +232,12 @@ def test_rule_forces_eos_after_a_line_break_only():
 
 @pytest.mark.parametrize("system", SYSTEMS)
 def test_greedy_hypothesis_is_the_first_line(base_llm, checkpoints, speech_data, system):
-    from wav2prompt_plugin.cli.evaluate import build_generator, run_system
-
     rows = dev_rows(speech_data)
     hyps, lengths = {}, {}
     for rule in (False, True):
-        args = eval_args(base_llm, checkpoints, system, stop_at_newline=rule)
-        args.hypotheses = asr_hypotheses(rows)
-        generator = build_generator(system, args)
-        hyps[rule] = run_system(system, generator, rows, TEMPLATE, args)
-        lengths[rule] = [len(h[0]["tokens"]) for h in nbest(generator, system, rows, args)]
+        evaluated = eval_system(base_llm, checkpoints, system, rows, stop_at_newline=rule)
+        hyps[rule] = evaluated.answer(rows, TEMPLATE)
+        lengths[rule] = [len(h[0]["tokens"]) for h in nbest(evaluated, rows)]
     # without the rule the LLM runs on past its first line, to the length limit
     assert all("\n" in hyp for hyp in hyps[False]), hyps[False]
     assert lengths[False] == [MAX_LEN + 1] * len(rows)
@@ -252,35 +248,30 @@ def test_greedy_hypothesis_is_the_first_line(base_llm, checkpoints, speech_data,
 
 @pytest.mark.parametrize("system", SYSTEMS)
 def test_beam_hypotheses_end_with_a_line_break_then_eos(base_llm, checkpoints, speech_data, system):
-    from wav2prompt_plugin.cli.evaluate import build_generator, run_system
-
     rows = dev_rows(speech_data)
-    args = eval_args(base_llm, checkpoints, system, beam=3, stop_at_newline=True)
-    args.hypotheses = asr_hypotheses(rows)
-    generator = build_generator(system, args)
+    evaluated = eval_system(base_llm, checkpoints, system, rows, beam=3, stop_at_newline=True)
+    generator = evaluated.generator
     task, eos = generator.task, generator.task.target_dictionary.eos()
     line_breaks = set(task.newline_stop().line_break_ids.tolist())
-    for hypotheses in nbest(generator, system, rows, args):
+    for hypotheses in nbest(evaluated, rows):
         assert len(hypotheses) == 3
         for hypothesis in hypotheses:
             tokens = hypothesis["tokens"].tolist()
             assert len(tokens) < MAX_LEN and tokens[-1] == eos
             assert tokens[-2] in line_breaks and not line_breaks & set(tokens[:-2])
             assert "\n" not in generator._text(hypothesis)
-    texts = run_system(system, generator, rows, TEMPLATE, args)
+    texts = evaluated.answer(rows, TEMPLATE)
     assert all(texts) and not any("\n" in text for text in texts)
     if base_llm["kind"] == "byte_level":  # the merged ".\n" keeps its "." in the text
         assert all(text.endswith(".") for text in texts), texts
 
 
 def test_rule_composes_with_the_repetition_penalty(base_llm, checkpoints, speech_data):
-    from wav2prompt_plugin.cli.evaluate import build_generator, run_system
-
     rows = dev_rows(speech_data)
     hyps = {}
     for rule in (False, True):
-        args = eval_args(base_llm, checkpoints, "text_topline", repetition_penalty=1.5, stop_at_newline=rule)
-        hyps[rule] = run_system("text_topline", build_generator("text_topline", args), rows, TEMPLATE, args)
+        evaluated = eval_system(base_llm, checkpoints, "text_topline", rows, repetition_penalty=1.5, stop_at_newline=rule)
+        hyps[rule] = evaluated.answer(rows, TEMPLATE)
     assert all("\n" in hyp for hyp in hyps[False])
     assert hyps[True] == [first_line(hyp) for hyp in hyps[False]]
 

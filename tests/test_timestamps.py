@@ -4,7 +4,8 @@ import torch
 
 from wav2prompt_plugin.evaluation.word_times import WordTimeErrors, paired_errors, parse_word_times
 from wav2prompt_plugin.modules.cif import integrate_and_fire
-from wav2prompt_plugin.analysis.timestamps import WordBoundaries, covered_seconds, to_seconds, token_spans, vector_weights
+from wav2prompt_plugin.analysis.timestamps import covered_seconds, to_seconds, token_spans, vector_weights
+from wav2prompt_plugin.llm.prompt_codec import WordBoundaries
 
 
 def test_vector_weights_are_what_cif_integrates():

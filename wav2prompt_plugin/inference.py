@@ -31,10 +31,11 @@ from fairseq.dataclass.configs import GenerationConfig
 from fairseq.dataclass.utils import overwrite_args_by_name
 
 from wav2prompt_plugin.analysis.confidence import confidence, prompt_closeness, transcript_certainty
-from wav2prompt_plugin.data.templates import PromptTemplate, encode_speech_texts
+from wav2prompt_plugin.data.templates import PromptTemplate
+from wav2prompt_plugin.llm.prompt_codec import encode_speech_texts
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
 from wav2prompt_plugin.runtime.errors import InputError
-from wav2prompt_plugin.evaluation.training_cost import run_counts
+from wav2prompt_plugin.training.run_counts import run_counts
 from wav2prompt_plugin.models.text_prompt import TextPromptModel
 from wav2prompt_plugin.models.speech_prompt import decode_llm_identity
 
@@ -47,15 +48,21 @@ def stored_llm_path(checkpoint_state) -> str:
     return decode_llm_identity(checkpoint_state["model"]["llm_identity_bytes"])["path"]
 
 
-def load_trained(checkpoint: str, llm_path: Optional[str], device: str):
+def load_trained(checkpoint: str, llm_path: Optional[str], device: str, llm_weights: str = "all"):
     """(model in eval mode on `device`, its task, the checkpoint's state) of a checkpoint trained
-    with the wav2prompt task, against its own LLM or `llm_path`."""
+    with the wav2prompt task, against its own LLM or `llm_path`; `llm_weights="embeddings"`: with the
+    LLM's input embeddings only (the LLM runs on a serving backend)."""
+    from omegaconf import open_dict
+
     state = checkpoint_utils.load_checkpoint_to_cpu(checkpoint)
     llm_path = llm_path or stored_llm_path(state)
     # fairseq applies arg_overrides only when it reads the file itself; `cpu`
     # (the training run's --cpu) decides where the model builds its LLM
     overrides = {"llm_path": llm_path, "cpu": torch.device(device).type == "cpu"}
     overwrite_args_by_name(state["cfg"], overrides)
+    if llm_weights != "all":
+        with open_dict(state["cfg"]):  # checkpoints saved before the option lack it
+            state["cfg"]["model"]["llm_weights"] = llm_weights
     models, _, task = checkpoint_utils.load_model_ensemble_and_task(
         [checkpoint], arg_overrides=overrides, state=state
     )
@@ -88,11 +95,18 @@ def _rows(template: PromptTemplate, fields: Fields, count: int):
 
 
 class LLMGenerator:
-    """The frozen LLM with text where the speech prompt would be."""
+    """The frozen LLM with text where the speech prompt would be. With a `backend` (backends/vllm.py)
+    the LLM decodes there: this process computes the prompts' embeddings and writes the answers."""
 
     def __init__(self, task, decoder, device="cpu", beam=1, max_len_b=200, repetition_penalty=1.0,
-                 stop_at_newline=False, **generation):
+                 stop_at_newline=False, backend=None, **generation):
         import wav2prompt_plugin  # noqa: F401  (registers task, model, bpe)
+
+        self.backend = backend
+        if backend is not None:
+            from wav2prompt_plugin.backends.vllm import refuse_unsupported
+
+            refuse_unsupported(beam, repetition_penalty)
 
         # read by task.build_generator and task.build_bpe
         task.cfg.repetition_penalty = repetition_penalty
@@ -107,11 +121,18 @@ class LLMGenerator:
     @classmethod
     def from_llm_path(cls, llm_path: str, llm_dtype: str = "auto", **kwargs):
         from wav2prompt_plugin.llm.decoder import FrozenLLMDecoder
-        from wav2prompt_plugin.llm.loading import load_frozen_llm
+        from wav2prompt_plugin.llm.loading import llm_fingerprint, llm_max_positions, load_frozen_llm
         from wav2prompt_plugin.tasks.wav2prompt import Wav2PromptTask, Wav2PromptTaskConfig
 
         task = Wav2PromptTask.setup_task(Wav2PromptTaskConfig(llm_path=llm_path))
-        llm = load_frozen_llm(llm_path, llm_dtype, kwargs.get("device", "cpu"))
+        backend = kwargs.get("backend")
+        if backend is None:
+            llm = load_frozen_llm(llm_path, llm_dtype, kwargs.get("device", "cpu"))
+        else:
+            from wav2prompt_plugin.llm.embeddings_only import load_llm_embeddings
+
+            llm = load_llm_embeddings(llm_path, llm_dtype, kwargs.get("device", "cpu"))
+            backend.check_llm(task.tokenizer, llm_fingerprint(llm), llm_path, llm_max_positions(llm.config))
         decoder = FrozenLLMDecoder(task.target_dictionary, llm)
         return cls(task, decoder, **kwargs)
 
@@ -119,7 +140,30 @@ class LLMGenerator:
         """The best hypothesis of each input, in input order (fairseq's dict: tokens, positional_scores)."""
         if self.device != "cpu":
             sample = utils.move_to_cuda(sample)
+        if self.backend is not None:
+            return self._remote_hypotheses(model, sample)
         return [h[0] for h in self.task.inference_step(generator, [model], sample)]
+
+    @torch.no_grad()
+    def _remote_hypotheses(self, model, sample) -> List[dict]:
+        """fairseq's greedy hypotheses, decoded by the backend from the prompts' embeddings, scores
+        included: tokens end with eos, as fairseq's do (after a line-break token under stop_at_newline
+        one of score 0, as the rule forces it; after max_len_b tokens the one fairseq forces there, of
+        the LLM's score for eos at that step)."""
+        net_input = {k: v for k, v in sample["net_input"].items() if k != "prev_output_tokens"}
+        prompt, mask = model.decoder.build_prompt(model.encoder.forward_torchscript(net_input))
+        prompts = [p[m.bool()] for p, m in zip(prompt, mask)]
+        dictionary, llm_vocab = self.task.target_dictionary, model.decoder.embed_tokens_count
+        stop = self.task.newline_stop().line_break_ids.tolist() if self.task.cfg.stop_at_newline else ()
+        pad = dictionary.pad() if dictionary.pad() < llm_vocab else None
+        out, eos, limit = [], dictionary.eos(), self.config.max_len_b
+        for ids, scores, eos_scores in self.backend.complete(prompts, limit + 1, eos, pad=pad, stop_token_ids=stop):
+            if len(ids) > limit:  # fairseq forces eos after max_len_b tokens
+                ids, scores = ids[:limit] + [eos], scores[:limit] + [eos_scores[limit]]
+            elif ids[-1] != eos:  # a line break under stop_at_newline: the rule forces eos
+                ids, scores = ids + [eos], scores + [0.0]
+            out.append({"tokens": torch.tensor(ids), "positional_scores": torch.tensor(scores)})
+        return out
 
     def _text(self, hypothesis) -> str:
         return self.bpe.decode(self.task.target_dictionary.string(hypothesis["tokens"].int().cpu()))
@@ -169,16 +213,24 @@ def feature_options(task) -> Dict:
 
 class Wav2PromptInference(LLMGenerator):
     """A trained Wav2Prompt checkpoint and its LLM; `trim_silence` cuts each audio file's leading
-    and trailing silence before its features are computed (.npy features are used as they are)."""
+    and trailing silence before its features are computed (.npy features are used as they are).
+    With `backend` (a backends.vllm.VLLMBackend) only the LLM's input embeddings load here, the
+    server must serve the checkpoint's LLM, and answers decode there (greedy)."""
 
     def __init__(self, checkpoint: str, llm_path: Optional[str] = None, device: str = "cpu",
-                 trim_silence: bool = True, **generation):
+                 trim_silence: bool = True, backend=None, **generation):
         import wav2prompt_plugin  # noqa: F401
 
         self.trim_silence = trim_silence
-        self.model, task, state = load_trained(checkpoint, llm_path, device)
-        self.training_counts = run_counts(state)  # what its training computed (evaluation/training_cost)
-        super().__init__(task, self.model.decoder, device=device, **generation)
+        self.model, task, state = load_trained(checkpoint, llm_path, device,
+                                               "all" if backend is None else "embeddings")
+        if backend is not None:
+            from wav2prompt_plugin.llm.loading import llm_max_positions
+
+            backend.check_llm(task.tokenizer, self.model.llm_identity["fingerprint"], task.cfg.llm_path,
+                              llm_max_positions(self.model.decoder.llm.config))
+        self.training_counts = run_counts(state)  # what its training computed (training/run_counts)
+        super().__init__(task, self.model.decoder, device=device, backend=backend, **generation)
         self.generator = task.build_generator([self.model], self.config)
         self._unit_table = None  # the LLM's input embeddings at unit length, for transcribe()
         self._words = None  # which tokens start a word, for timestamps
@@ -260,8 +312,8 @@ class Wav2PromptInference(LLMGenerator):
 
     def _timeline(self, path: str, encoded: Dict[str, torch.Tensor]) -> Dict:
         from wav2prompt_plugin.data.audio_features import header_num_frames
-        from wav2prompt_plugin.analysis.timestamps import WordBoundaries, covered_seconds, frame_seconds, to_seconds, \
-            token_spans
+        from wav2prompt_plugin.analysis.timestamps import covered_seconds, frame_seconds, to_seconds, token_spans
+        from wav2prompt_plugin.llm.prompt_codec import WordBoundaries
 
         if "alpha" not in encoded:
             raise InputError("timestamps and pictures need a model with CIF (wav2prompt), not an Encoder-LLM "

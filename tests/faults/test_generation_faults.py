@@ -7,7 +7,8 @@ import torch
 
 from conftest import run_cli
 from faults_common import TEMPLATE, error_report, train_command
-from wav2prompt_plugin.data.templates import PromptTemplate, text_prompt_ids
+from wav2prompt_plugin.data.templates import PromptTemplate
+from wav2prompt_plugin.llm.prompt_codec import text_prompt_ids
 from wav2prompt_plugin.inference import LLMGenerator, Wav2PromptInference
 from wav2prompt_plugin.llm.decoder import PromptTooLongError
 

@@ -11,9 +11,8 @@ no token's span), at frame resolution.
 An encoder frame stands for the `2^n` fbank frames its n stride-2 convolutions reduce to it;
 frame t is centred on fbank frame 2^n·t, whose 25 ms window is centred 12.5 ms after it starts.
 
-Words: a token whose text starts with a space in running text starts a word (SentencePiece's
-"▁" and byte-level BPE's "Ġ" alike, as the tokenizer itself decodes them); a word runs from its
-first token's start to its last token's end.
+Words: which tokens start one is the tokenizer's rule (llm/prompt_codec.py, `WordBoundaries`); a
+word runs from its first token's start to its last token's end.
 
 Nothing here changes what the model computes: it reads the weights CIF used.
 """
@@ -21,7 +20,6 @@ from typing import Dict, List, Sequence
 
 import torch
 
-from wav2prompt_plugin.data.templates import ANCHOR
 
 FBANK_SHIFT_S = 0.010
 FBANK_WINDOW_S = 0.025
@@ -98,34 +96,3 @@ def to_seconds(spans: List[Dict[str, float]], subsampling: int, duration: float)
     # frame t, spanning [t, t+1), is centred at t·step + centre
     return [{k: round(min(max((p - 0.5) * step + centre, 0.0), duration), 4) for k, p in span.items()}
             for span in spans]
-
-
-class WordBoundaries:
-    """Which token ids start a word, as the tokenizer writes them in running text (after the anchor
-    text that templates.py writes prompt segments behind)."""
-
-    def __init__(self, tokenizer):
-        self.tokenizer = tokenizer
-        self.anchor = tokenizer(ANCHOR, add_special_tokens=False)["input_ids"]
-        self.special = set(getattr(tokenizer, "all_special_ids", []))
-        self._starts: Dict[int, bool] = {}
-
-    def starts_word(self, token_id: int) -> bool:
-        if token_id not in self._starts:
-            text = self.tokenizer.decode(self.anchor + [token_id], skip_special_tokens=True)
-            self._starts[token_id] = token_id in self.special or text[len(ANCHOR):][:1].isspace()
-        return self._starts[token_id]
-
-    def words(self, token_ids: Sequence[int], spans: Sequence[Dict[str, float]]) -> List[dict]:
-        """Tokens grouped into words: each word's text, start, end and token indices."""
-        groups: List[List[int]] = []
-        for i, token in enumerate(token_ids):
-            if not groups or self.starts_word(token):
-                groups.append([])
-            groups[-1].append(i)
-        out = []
-        for group in groups:
-            text = self.tokenizer.decode([token_ids[i] for i in group], skip_special_tokens=True).strip()
-            out.append({"word": text, "start": spans[group[0]]["start"], "end": spans[group[-1]]["end"],
-                        "tokens": group})
-        return out

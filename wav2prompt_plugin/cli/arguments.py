@@ -38,3 +38,22 @@ def add_model_arguments(parser):
     parser.add_argument("--trim-silence", action=argparse.BooleanOptionalAction, default=True,
                         help="cut each recording's leading and trailing silence before the model hears it "
                              "(data/voice_activity.py; on by default: people start recording before they speak)")
+    parser.add_argument("--vllm-url", default="",
+                        help="decode on this vLLM server (started with --enable-prompt-embeds, serving the "
+                             "checkpoint's LLM; greedy only: backends/vllm.py) instead of in this process")
+    parser.add_argument("--vllm-timeout", type=float, default=300.0,
+                        help="seconds to wait for the vLLM server's answer to one request")
+
+
+def load_model(args):
+    """The Wav2PromptInference that add_model_arguments' options describe."""
+    from wav2prompt_plugin.inference import Wav2PromptInference
+
+    backend = None
+    if getattr(args, "vllm_url", ""):  # (callers may build args of their own)
+        from wav2prompt_plugin.backends.vllm import VLLMBackend
+
+        backend = VLLMBackend(args.vllm_url, timeout=getattr(args, "vllm_timeout", 300.0))
+    return Wav2PromptInference(args.checkpoint, llm_path=args.llm_path, device=args.device,
+                               trim_silence=args.trim_silence, beam=args.beam, max_len_b=args.max_len_b,
+                               backend=backend)

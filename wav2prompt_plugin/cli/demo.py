@@ -10,26 +10,11 @@ A recording's leading and trailing silence is cut before the model hears it (dat
 its times stay the recording's); --no-trim-silence gives the model the whole recording.
 """
 import argparse
-import json
 import logging
 import os
 
-from wav2prompt_plugin.cli.arguments import add_model_arguments
+from wav2prompt_plugin.cli.arguments import add_model_arguments, load_model
 from wav2prompt_plugin.runtime.process import prepare_process
-
-
-def load_task_templates(path: str) -> dict:
-    from wav2prompt_plugin.data.templates import PromptTemplate
-
-    with open(path) as f:
-        tasks = json.load(f)
-    out = {}
-    for name, task in tasks.items():
-        if not isinstance(task, dict) or "template" not in task:
-            raise SystemExit(f"{path}: task {name!r} has no 'template'")
-        PromptTemplate(task["template"])
-        out[name] = task["template"]
-    return out
 
 
 def main(argv=None):
@@ -44,7 +29,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    tasks = load_task_templates(args.tasks_file) if args.tasks_file else {}
+    from wav2prompt_plugin.evaluation.tasks_file import TasksFile
+
+    tasks = TasksFile(args.tasks_file, needs=("template",)).templates() if args.tasks_file else {}
     try:
         import fastapi  # noqa: F401
         import multipart  # noqa: F401  (python-multipart: FastAPI's form uploads)
@@ -53,11 +40,7 @@ def main(argv=None):
         from wav2prompt_plugin.app.demo_app import build_app
     except ImportError:
         raise SystemExit("wav2prompt-demo needs its web server: pip install 'wav2prompt_plugin[demo]'") from None
-    from wav2prompt_plugin.inference import Wav2PromptInference
-
-    model = Wav2PromptInference(args.checkpoint, llm_path=args.llm_path, device=args.device,
-                                trim_silence=args.trim_silence, beam=args.beam,
-                                max_len_b=args.max_len_b)
+    model = load_model(args)
     offered = {"transcribe (the model's own template)": model.task.train_template.text, **tasks}
     print(f"wav2prompt-demo: http://{args.host}:{args.port}/", flush=True)
     uvicorn.run(build_app(model, offered, args.max_seconds), host=args.host, port=args.port, log_level="warning")

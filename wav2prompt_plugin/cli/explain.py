@@ -14,7 +14,7 @@ import json
 import logging
 import os
 
-from wav2prompt_plugin.cli.arguments import add_model_arguments
+from wav2prompt_plugin.cli.arguments import add_model_arguments, load_model
 from wav2prompt_plugin.runtime.process import prepare_process
 
 
@@ -22,13 +22,10 @@ def explain(args):
     from wav2prompt_plugin.data.audio_features import load_features
     from wav2prompt_plugin.data.templates import PromptTemplate
     from wav2prompt_plugin.analysis.explain_picture import draw
-    from wav2prompt_plugin.inference import Wav2PromptInference
 
     if args.template:
         PromptTemplate(args.template)
-    model = Wav2PromptInference(args.checkpoint, llm_path=args.llm_path, device=args.device,
-                                trim_silence=args.trim_silence, beam=args.beam,
-                                max_len_b=args.max_len_b)
+    model = load_model(args)
     heard = model.transcribe(args.audio, timestamps=True)
     answers = model.generate(args.audio, args.template) if args.template else [None] * len(args.audio)
     os.makedirs(args.out, exist_ok=True)

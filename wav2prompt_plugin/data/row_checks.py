@@ -40,7 +40,7 @@ from fairseq.distributed.utils import get_global_rank
 from wav2prompt_plugin.data.audio_features import AudioError, header_num_frames, split_slice
 from wav2prompt_plugin.data.manifest import Manifest
 from wav2prompt_plugin.data.packed import PackedSequences, PackedStrings
-from wav2prompt_plugin.data.templates import encode_segments
+from wav2prompt_plugin.llm.prompt_codec import encode_segments
 
 logger = logging.getLogger(__name__)
 

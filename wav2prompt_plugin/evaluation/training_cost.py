@@ -1,11 +1,6 @@
-"""What a training run computed, read from its checkpoint.
-
-The `wav2prompt` criterion sums, per training batch, what ran: the LLM's input
-positions (padding included), their squares and its logits, the fbank frames
-and their squares, the prompt vectors, and whether the batch ran the LLM at all
-(`--llm-free-updates`). Its metrics go to fairseq's "default" aggregator too,
-which observes the whole run (validation logs to a fresh root) and which every
-checkpoint stores in `extra_state["metrics"]`, so the sums survive a resume.
+"""What a training run cost, from the sums its checkpoint holds (training/run_counts.py): the LLM's
+input positions (padding included), their squares and its logits, the fbank frames and their squares,
+the prompt vectors, and whether the batch ran the LLM at all (`--llm-free-updates`).
 
 FLOPs follow benchmarks/flops_model.py (matrix products and convolutions only;
 a product of a weight with N entries costs 2N per position it is applied to):
@@ -26,17 +21,9 @@ from typing import Dict
 import torch
 import torch.nn as nn
 
+from wav2prompt_plugin.training.run_counts import run_counts
+
 ATTENTION_BACKWARD = 2.5  # as benchmarks/flops_model.py: a fused kernel recomputes the scores
-
-
-def run_counts(checkpoint_state: dict) -> Dict[str, float]:
-    """The run's sums from the checkpoint: {name: value}, empty for checkpoints without them."""
-    meters = (checkpoint_state.get("extra_state") or {}).get("metrics", {}).get("default") or []
-    counts = {}
-    for _priority, key, _kind, meter in meters:
-        if "sum" in meter:
-            counts[key] = float(meter["sum"])
-    return counts
 
 
 def run_budget(checkpoint: str) -> Dict[str, float]:

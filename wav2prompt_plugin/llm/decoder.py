@@ -9,7 +9,7 @@ fairseq's SequenceGenerator step all beams together over the LLM's KV cache.
 """
 import inspect
 import logging
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 from fairseq.models import FairseqIncrementalDecoder
@@ -65,6 +65,11 @@ class FrozenLLMDecoder(FairseqIncrementalDecoder):
         super().train(mode)
         self.llm.eval()
         return self
+
+    @property
+    def embed_tokens_count(self) -> int:
+        """Rows of the LLM's input embedding table (the dictionary may hold a pad past them)."""
+        return self.llm.get_input_embeddings().num_embeddings
 
     @property
     def llm_dtype(self):

@@ -132,8 +132,14 @@ def load_frozen_llm(path: str, dtype: str = "auto", device="cpu"):
 
 
 def build_frozen_llm(cfg, task):
-    """A model's frozen LLM: --llm-path in its --llm-dtype, on this rank's device."""
-    return load_frozen_llm(task.cfg.llm_path, cfg.llm_dtype, llm_device(config_cpu(cfg)))
+    """A model's frozen LLM: --llm-path in its --llm-dtype, on this rank's device; its input embeddings
+    alone where --llm-weights embeddings (the LLM runs on a serving backend)."""
+    device = llm_device(config_cpu(cfg))
+    if getattr(cfg, "llm_weights", "all") == "embeddings":  # checkpoints saved before the option lack it
+        from wav2prompt_plugin.llm.embeddings_only import load_llm_embeddings
+
+        return load_llm_embeddings(task.cfg.llm_path, cfg.llm_dtype, device)
+    return load_frozen_llm(task.cfg.llm_path, cfg.llm_dtype, device)
 
 
 def llm_fingerprint(llm) -> str:

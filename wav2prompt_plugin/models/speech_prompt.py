@@ -68,6 +68,10 @@ class SpeechPromptConfig(SpeechEncoderConfig):
         default="auto", metadata={"help": LLM_DTYPE_HELP}
     )
     cpu: bool = II("common.cpu")
+    llm_weights: ChoiceEnum(["all", "embeddings"]) = field(
+        default="all", metadata={"help": "embeddings: load only the LLM's input embedding table, for a process "
+                                 "that computes prompts while the LLM runs on a serving backend (vLLM)"}
+    )
     llm_activation_checkpointing: bool = field(
         default=False, metadata={"help": "recompute the frozen LLM's layer activations in the backward "
                                  "pass instead of keeping them (less memory, about one more LLM forward)"}

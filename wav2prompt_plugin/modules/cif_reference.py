@@ -4,7 +4,7 @@ The reference that the vectorised `integrate_and_fire` (modules/cif.py) is
 tested and benchmarked against: slow, but a direct reading of Dong & Xu (2020).
 Differentiable in both the frames and the weights.
 """
-from typing import List, Optional
+from typing import List
 
 import torch
 

@@ -20,12 +20,8 @@ from wav2prompt_plugin.bpe.llm_tokenizer import LLMTokenizerBPE
 from wav2prompt_plugin.data.audio_features import FEATURE_NORMS
 from wav2prompt_plugin.data.manifest import ManifestError, read_manifest, report_bad_rows
 from wav2prompt_plugin.data.row_checks import RowFacts, row_facts, spec_column, text_spec
-from wav2prompt_plugin.data.templates import (
-    PromptTemplate,
-    encode_prompt_segments,
-    leading_special_tokens,
-    speech_at_start,
-)
+from wav2prompt_plugin.data.templates import PromptTemplate
+from wav2prompt_plugin.llm.prompt_codec import encode_prompt_segments, leading_special_tokens, speech_at_start
 from wav2prompt_plugin.data.wav2prompt_dataset import Wav2PromptDataset
 from wav2prompt_plugin.llm.dictionary import LLMDictionary
 from wav2prompt_plugin.llm.loading import (

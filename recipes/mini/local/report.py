@@ -144,7 +144,8 @@ def explained_examples(exp: str, results: dict) -> list:
     from transformers import AutoTokenizer
 
     from wav2prompt_plugin.cli.explain import explain
-    from wav2prompt_plugin.data.templates import PromptTemplate, encode_speech_texts
+    from wav2prompt_plugin.data.templates import PromptTemplate
+    from wav2prompt_plugin.llm.prompt_codec import encode_speech_texts
 
     timeline = os.path.join(exp, "eval", "wav2prompt.timestamps.jsonl")
     hyps = os.path.join(exp, "eval", "hyps", "wav2prompt.asr.tsv")

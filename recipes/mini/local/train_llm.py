@@ -50,14 +50,11 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 
 import torch
 
-from wav2prompt_plugin.data.templates import (
-    PromptTemplate,
-    encode_segment,
-    leading_special_tokens,
-    text_prompt_ids,
-)
+from wav2prompt_plugin.data.templates import PromptTemplate
+from wav2prompt_plugin.llm.prompt_codec import encode_segment, leading_special_tokens, text_prompt_ids
 from wav2prompt_plugin.llm.loading import load_llm_tokenizer
 from wav2prompt_plugin.evaluation.metrics import METRICS
+from wav2prompt_plugin.evaluation.tasks_file import TasksFile
 from wav2prompt_plugin.llm.loading import load_frozen_llm
 
 logger = logging.getLogger("train_llm")
@@ -156,11 +153,7 @@ def read_world(world: str) -> Tuple[List[Dict[str, str]], List[str]]:
 
 
 def load_tasks(path: str) -> Dict[str, dict]:
-    with open(path) as f:
-        tasks = json.load(f)
-    for task in tasks.values():
-        PromptTemplate(task["template"])
-    return tasks
+    return TasksFile(path).tasks
 
 
 def task_rows(rows: Sequence[Dict[str, str]], task: dict, split: str) -> List[Dict[str, str]]:
