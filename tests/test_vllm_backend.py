@@ -325,3 +325,19 @@ def test_the_service_answers_openais_client(base_llm, checkpoints, served, speec
             assert chat(parts).choices[0].message.content == expected_answers[-1]
     finally:
         relay.close()
+
+
+def test_the_serving_benchmark_compares_like_with_like(base_llm, checkpoints, speech_data):  # noqa: F811
+    """benchmarks/serve.py: both decoders answer alike, and it reports the form README's table reads."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "serve.py")
+    proc = subprocess.run([sys.executable, script, "--checkpoint", checkpoints["wav2prompt"], "--llm-path",
+                           base_llm["path"], "--manifest", os.path.join(speech_data, "train.tsv"), "--template",
+                           TEMPLATE, "--utterances", "8", "--concurrency", "1,4", "--max-len-b", str(MAX_LEN),
+                           "--json"], capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["utterances"] == 8 and result["server_start_s"] > 1
+    assert [r["concurrency"] for r in result["rows"]] == [1, 4]
+    for row in result["rows"]:
+        assert row["identical"] == 8
+        assert row["vllm_over_builtin"] == pytest.approx(row["vllm_utt_per_s"] / row["builtin_utt_per_s"])

@@ -120,7 +120,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s | %(name)s | %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     evaluate(config)
-    with open(os.path.join(args.out, "results.md")) as f:
+    with open(os.path.join(config.out, "results.md")) as f:
         print(f.read().split("## ")[0])
 
 

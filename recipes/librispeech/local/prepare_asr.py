@@ -33,8 +33,8 @@ from common import write_manifest
 from wav2prompt_plugin.data.audio_features import load_features
 from wav2prompt_plugin.data.manifest import read_manifest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "mini", "local"))
-from prepare_asr import train_vocab  # noqa: E402  (the miniature recipe's vocabulary, shared by path)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
+from asr_vocab import train_vocab  # noqa: E402  (shared with the miniature recipe)
 
 logger = logging.getLogger("prepare_asr")
 
