@@ -62,6 +62,8 @@ w2p_lr=1e-3         # Wav2Prompt and the ablation's pair
 asr_lr=2e-3         # the cascade's ASR (fairseq's s2t_transformer)
 ellm_lr=1e-3        # the Encoder-LLM
 ft_seeds=            # the few-shot runs' seeds (each its own draw of pairs and training seed), if not the size's
+fewshot_runs=true   # false: stage 9 makes the target domain's speech and the zero-shot cascades' transcripts of it,
+                    # without the fine-tunings (the target domain's zero-shot table at a fraction of the time)
 
 source ../shared/parse_options.sh "$@"
 
@@ -365,7 +367,7 @@ fewshot() {
   local family k n
   asr_data target_dev "$data/target/dev.tsv"
   asr_data target_test "$data/target/test.tsv"
-  for k in $ft_seeds; do
+  for k in $([ "$fewshot_runs" = true ] && echo "$ft_seeds"); do
     for n in $ft_sizes; do
       for family in $FAMILIES; do
         [ -f "$exp/fewshot/${family}_ft${n}_s$k/done" ] || in_lane "$exp/fewshot/${family}_ft${n}_s$k.log" finetune "$family" "$n" "$k"
