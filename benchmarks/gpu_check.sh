@@ -289,7 +289,7 @@ make_data() {  # fbank .npy features and manifests: train (train_utterances) and
 import csv, json, os, random, sys
 import numpy as np
 from wav2prompt_plugin.llm.loading import load_llm_tokenizer
-from wav2prompt_plugin.data.templates import encode_segment
+from wav2prompt_plugin.llm.prompt_codec import encode_segment
 
 out, llm = sys.argv[1], sys.argv[2]
 n_train, n_test = int(sys.argv[3]), int(sys.argv[4])
@@ -427,7 +427,8 @@ from flops_model import BASE_ENCODER, llm_flops, utterance_flops
 layers, width, ffn, channels = map(int, sys.argv[12].split())
 encoder = dict(BASE_ENCODER, layers=layers, d=width, ffn=ffn, conv_channels=channels)
 from wav2prompt_plugin.llm.loading import load_llm_tokenizer
-from wav2prompt_plugin.data.templates import PromptTemplate, encode_prompt_segments
+from wav2prompt_plugin.data.templates import PromptTemplate
+from wav2prompt_plugin.llm.prompt_codec import encode_prompt_segments
 
 
 def read(path, default=None):

@@ -70,7 +70,7 @@ def test_llm_free_updates_run_no_llm_then_the_same_batches_as_before(trained, sp
     """--llm-free-updates 4 of 10: updates 1-4 log no CE and no LLM position; updates 5-10 ran the
     LLM over exactly the positions the same batches took in the fixture's run (same seed), and
     the checkpoint's sums are the log's."""
-    from wav2prompt_plugin.evaluation.training_cost import run_counts
+    from wav2prompt_plugin.training.run_counts import run_counts
 
     proc = run_cli(train_args(speech_data, tiny_llm, str(tmp_path), updates=10,
                               extra=["--llm-free-updates", "4"]), cwd=os.getcwd())

@@ -77,16 +77,16 @@ def byte_level_tokenizer(out_dir, texts):
     return tokenizer
 
 
-def train_base_llm(out_dir, tokenizer, texts, steps=300, seed=0):
-    """A tiny LLaMA trained with the loss at every position of texts without eos."""
+def train_base_llm(out_dir, tokenizer, texts, steps=300, seed=0, width=64, heads=4):
+    """A tiny LLaMA trained with the loss at every position of texts without eos (`width` / `heads`: its
+    attention heads' size; vLLM's CPU attention takes 32 and more: test_vllm_backend.py)."""
     from torch.nn.utils.rnn import pad_sequence
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        # heads of 32: the smallest vLLM's CPU attention takes (test_vllm_backend.py serves these LLMs)
-        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
+        vocab_size=len(tokenizer), hidden_size=width, intermediate_size=2 * width, num_hidden_layers=2,
+        num_attention_heads=heads, num_key_value_heads=heads // 2, max_position_embeddings=256,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)
@@ -114,18 +114,26 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def build_base_llm(kind, tmp_path_factory, **config):
+    out_dir = str(tmp_path_factory.mktemp(f"base_llm_{kind}"))
+    texts = base_llm_texts()
+    build = sentencepiece_tokenizer if kind == "sentencepiece" else byte_level_tokenizer
+    tokenizer = build(out_dir, texts)
+    train_base_llm(out_dir, tokenizer, texts, **config)
+    return {"kind": kind, "path": out_dir, "tokenizer": tokenizer}
+
+
 @pytest.fixture(scope="module", params=["sentencepiece", "byte_level"])
 def base_llm(request, tmp_path_factory):
-    out_dir = str(tmp_path_factory.mktemp(f"base_llm_{request.param}"))
-    texts = base_llm_texts()
-    build = sentencepiece_tokenizer if request.param == "sentencepiece" else byte_level_tokenizer
-    tokenizer = build(out_dir, texts)
-    train_base_llm(out_dir, tokenizer, texts)
-    return {"kind": request.param, "path": out_dir, "tokenizer": tokenizer}
+    return build_base_llm(request.param, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def checkpoints(base_llm, speech_data, tmp_path_factory):
+    return train_checkpoints(base_llm, speech_data, tmp_path_factory)
+
+
+def train_checkpoints(base_llm, speech_data, tmp_path_factory):
     """A Wav2Prompt and an Encoder-LLM checkpoint over the base LLM, two updates each:
     any E_s will do, the LLM writes a first line and a break whatever it reads."""
     out = {}

@@ -19,9 +19,9 @@ from contextlib import contextmanager
 import pytest
 import torch
 
-from test_stop_rule import TEMPLATE, base_llm, base_llm_texts, checkpoints, one_thread, sentencepiece_tokenizer  # noqa: F401
 from conftest import run_cli
-from test_stop_rule import train_base_llm
+from test_stop_rule import TEMPLATE, base_llm_texts, build_base_llm, one_thread, sentencepiece_tokenizer  # noqa: F401
+from test_stop_rule import train_base_llm, train_checkpoints
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
 from vllm_server import VLLM_PYTHON, free_port, stop, vllm_server  # noqa: E402
@@ -30,10 +30,22 @@ pytestmark = pytest.mark.slow
 
 MAX_LEN = 40
 SYSTEMS = ("text_topline", "cascade", "wav2prompt", "encoder_llm")
+SERVABLE = dict(width=128, heads=4)  # heads of 32, the smallest vLLM's CPU attention takes
+
+
+@pytest.fixture(scope="module", params=["sentencepiece", "byte_level"])
+def base_llm(request, tmp_path_factory):
+    """test_stop_rule.py's base LLMs, with heads vLLM serves."""
+    return build_base_llm(request.param, tmp_path_factory, **SERVABLE)
 
 
 @pytest.fixture(scope="module")
-def served(base_llm, tmp_path_factory):  # noqa: F811
+def checkpoints(base_llm, speech_data, tmp_path_factory):
+    return train_checkpoints(base_llm, speech_data, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def served(base_llm, tmp_path_factory):
     log = str(tmp_path_factory.mktemp("vllm") / f"server_{base_llm['kind']}.log")
     with vllm_server(base_llm["path"], log) as url:
         yield url
@@ -45,7 +57,7 @@ def other_llm_served(tmp_path_factory):
     the SentencePiece fixture's), other weights."""
     out_dir = str(tmp_path_factory.mktemp("other_llm"))
     texts = base_llm_texts()
-    train_base_llm(out_dir, sentencepiece_tokenizer(out_dir, texts), texts, steps=20, seed=1)
+    train_base_llm(out_dir, sentencepiece_tokenizer(out_dir, texts), texts, steps=20, seed=1, **SERVABLE)
     with vllm_server(out_dir, os.path.join(out_dir, "server.log")) as url:
         yield url
 
@@ -56,7 +68,7 @@ def rows_of(speech_data):
     return load_rows(os.path.join(speech_data, "train.tsv"))[0] + load_rows(os.path.join(speech_data, "dev.tsv"))[0]
 
 
-def system_for(kind, base_llm, checkpoints, rows, **options):  # noqa: F811
+def system_for(kind, base_llm, checkpoints, rows, **options):
     from wav2prompt_plugin.evaluation.runner import EvaluationConfig
     from wav2prompt_plugin.evaluation.systems import SPEECH_SYSTEMS, build_system
 
@@ -80,7 +92,7 @@ def hypotheses(system, rows):
 
 @pytest.mark.parametrize("stop_at_newline", [False, True])
 @pytest.mark.parametrize("kind", SYSTEMS)
-def test_greedy_tokens_equal_the_builtin_decoders(base_llm, checkpoints, served, speech_data, kind,  # noqa: F811
+def test_greedy_tokens_equal_the_builtin_decoders(base_llm, checkpoints, served, speech_data, kind,
                                                   stop_at_newline):
     rows = rows_of(speech_data)
     builtin = system_for(kind, base_llm, checkpoints, rows, stop_at_newline=stop_at_newline)
@@ -106,7 +118,7 @@ def test_greedy_tokens_equal_the_builtin_decoders(base_llm, checkpoints, served,
         assert [h["confidence"] for h in heard_remote] == pytest.approx([h["confidence"] for h in heard], abs=2e-3)
 
 
-def test_wav2prompt_eval_through_the_server(base_llm, checkpoints, served, speech_data, tmp_path):  # noqa: F811
+def test_wav2prompt_eval_through_the_server(base_llm, checkpoints, served, speech_data, tmp_path):
     """`wav2prompt-eval --backend vllm` writes the figures and hypotheses of the built-in decoder."""
     tasks = tmp_path / "tasks.json"
     tasks.write_text(json.dumps({"asr": {"template": TEMPLATE, "target": "tgt_text", "metric": "wer"}}))
@@ -134,7 +146,7 @@ def read_hyps(path):
         return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
-def test_what_vllm_cannot_honour_is_refused(base_llm, checkpoints, served, speech_data):  # noqa: F811
+def test_what_vllm_cannot_honour_is_refused(base_llm, checkpoints, served, speech_data):
     from wav2prompt_plugin.evaluation.runner import EvaluationConfig
     from wav2prompt_plugin.runtime.errors import InputError
 
@@ -156,7 +168,7 @@ def _backend(url):
     return VLLMBackend(url)
 
 
-def test_a_server_of_another_llm_is_refused(base_llm, checkpoints, other_llm_served):  # noqa: F811
+def test_a_server_of_another_llm_is_refused(base_llm, checkpoints, other_llm_served):
     from wav2prompt_plugin.backends.vllm import VLLMError
     from wav2prompt_plugin.inference import LLMGenerator, Wav2PromptInference
 
@@ -168,7 +180,7 @@ def test_a_server_of_another_llm_is_refused(base_llm, checkpoints, other_llm_ser
         LLMGenerator.from_llm_path(base_llm["path"], backend=_backend(other_llm_served))
 
 
-def test_a_server_that_is_down_is_named(checkpoints):  # noqa: F811
+def test_a_server_that_is_down_is_named(checkpoints):
     from wav2prompt_plugin.backends.vllm import VLLMUnavailable
     from wav2prompt_plugin.inference import Wav2PromptInference
 
@@ -264,7 +276,7 @@ def service(checkpoint, llm_path, vllm_url, log_path, *extra):
         stop(proc)
 
 
-def test_the_service_answers_openais_client(base_llm, checkpoints, served, speech_data, tmp_path):  # noqa: F811
+def test_the_service_answers_openais_client(base_llm, checkpoints, served, speech_data, tmp_path):
     """Transcriptions and chat completions through OpenAI's client give the Python API's answers; bad
     input gets a 4xx that says what is wrong and the service goes on; a vLLM server that drops the
     request gives 503, one too slow 504."""
@@ -327,7 +339,7 @@ def test_the_service_answers_openais_client(base_llm, checkpoints, served, speec
         relay.close()
 
 
-def test_the_serving_benchmark_compares_like_with_like(base_llm, checkpoints, speech_data):  # noqa: F811
+def test_the_serving_benchmark_compares_like_with_like(base_llm, checkpoints, speech_data):
     """benchmarks/serve.py: both decoders answer alike, and it reports the form README's table reads."""
     script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "serve.py")
     proc = subprocess.run([sys.executable, script, "--checkpoint", checkpoints["wav2prompt"], "--llm-path",

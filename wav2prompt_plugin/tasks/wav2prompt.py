@@ -3,7 +3,8 @@
 Longer than the house's 250 lines: its config is the task's whole command line (some 90 lines of
 options and their help), and what the task does with fairseq's hooks (datasets with their row checks,
 prompts, the generator, model and criterion set-up) reads best in one class. What stands on its own is
-elsewhere: rows and templates in data/, the LLM in llm/, the training rules in training/.
+elsewhere: rows and templates in data/, the LLM and how its tokenizer writes prompts in llm/, the
+training rules in training/.
 """
 import logging
 import os
