@@ -8,6 +8,10 @@
 Each system's figures are merged into `out/results.json` (so tasks of several test sets can be gathered
 in one directory), hypotheses go to `out/hyps/<name>.<task>.tsv`, and `results.md` is rendered from
 the whole.
+
+Longer than the house's 250 lines: one evaluation's figures (per task, per manifest: prompt lengths, E_s,
+confidence, word times, instruction following) share what `Evaluation` reads once; the systems, the tasks
+file, the metrics and the report stand on their own beside it.
 """
 import json
 import logging
