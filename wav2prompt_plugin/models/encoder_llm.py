@@ -56,7 +56,8 @@ class EncoderLLMEncoder(PromptEncoder):
         self.cfg = cfg
         self.speech_encoder = build_speech_encoder(cfg)
         self.projector = build_projector(
-            cfg.encoder_embed_dim * cfg.stack_factor, llm_embed_dim, cfg.projector_hidden_dim, llm_embed_rms
+            cfg.encoder_embed_dim * cfg.stack_factor, llm_embed_dim, cfg.projector_hidden_dim, llm_embed_rms,
+            getattr(cfg, "projector", "auto"),  # checkpoints saved before the option lack it
         )
 
     def load_speech_encoder(self, path: str):

@@ -64,6 +64,10 @@ class SpeechPromptConfig(SpeechEncoderConfig):
     projector_hidden_dim: int = field(
         default=0, metadata={"help": "0: linear projection to the LLM width; else a 2-layer MLP of this width"}
     )
+    projector: str = field(
+        default="auto", metadata={"help": "a registered projector (models/speech_prompt.py: linear, mlp, or one "
+                                  "of yours); auto: linear for --projector-hidden-dim 0, else mlp"}
+    )
     llm_dtype: ChoiceEnum(LLM_DTYPE_CHOICES) = field(
         default="auto", metadata={"help": LLM_DTYPE_HELP}
     )
@@ -82,8 +86,51 @@ class SpeechPromptConfig(SpeechEncoderConfig):
     )
 
 
-def build_projector(in_dim: int, out_dim: int, hidden_dim: int, out_rms: float = None) -> nn.Module:
-    """Linear (or 2-layer MLP) projection into the LLM's embedding space.
+PROJECTORS = {}
+
+
+def register_projector(name: str):
+    """Register a projector class under `name` (the model option --projector): it is built as
+    `cls(in_dim, out_dim, hidden_dim)` and its last layer is `cls.last(module)`."""
+    def register(cls):
+        if name in PROJECTORS:
+            raise ValueError(f"projector {name!r} is registered twice")
+        PROJECTORS[name] = cls
+        return cls
+    return register
+
+
+@register_projector("linear")
+class LinearProjector(nn.Linear):
+    """One linear layer to the LLM's width (the paper's; --projector-hidden-dim 0)."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int = 0):
+        super().__init__(in_dim, out_dim)
+
+    @staticmethod
+    def last(module):
+        return module
+
+
+@register_projector("mlp")
+class MLPProjector(nn.Sequential):
+    """Linear, GELU, linear (the miniature's, --projector-hidden-dim N)."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int):
+        if hidden_dim <= 0:
+            raise InputError(f"--projector mlp needs --projector-hidden-dim > 0 (got {hidden_dim})")
+        super().__init__(nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, out_dim))
+
+    @staticmethod
+    def last(module):
+        return module[-1]
+
+
+def build_projector(in_dim: int, out_dim: int, hidden_dim: int, out_rms: float = None,
+                    kind: str = "auto") -> nn.Module:
+    """The projection into the LLM's embedding space: `kind` a registered projector, or auto (linear
+    for hidden_dim 0, else mlp; the state-dict names are those of nn.Linear and nn.Sequential, so
+    checkpoints from before the registry load as they are).
 
     With `out_rms`, the last layer starts with weights N(0, out_rms^2 / fan_in)
     and a zero bias, so that for the encoder's unit-RMS (layer-normed) output
@@ -92,13 +139,17 @@ def build_projector(in_dim: int, out_dim: int, hidden_dim: int, out_rms: float =
     embeddings, which made L_MSE start 120x above its floor and dominate the
     first hundreds of updates.
     """
-    layers = [nn.Linear(in_dim, out_dim)] if hidden_dim <= 0 else [
-        nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, out_dim)]
+    if kind == "auto":
+        kind = "linear" if hidden_dim <= 0 else "mlp"
+    if kind not in PROJECTORS:
+        raise InputError(f"--projector {kind!r}: not a registered projector ({', '.join(PROJECTORS)})")
+    cls = PROJECTORS[kind]
+    module = cls(in_dim, out_dim, hidden_dim)
     if out_rms is not None:
-        last = layers[-1]
+        last = cls.last(module)
         nn.init.normal_(last.weight, std=out_rms / last.in_features ** 0.5)
         nn.init.zeros_(last.bias)
-    return layers[0] if len(layers) == 1 else nn.Sequential(*layers)
+    return module
 
 
 def embedding_rms(llm) -> float:

@@ -56,7 +56,8 @@ class Wav2PromptEncoder(PromptEncoder):
         self.speech_encoder = build_speech_encoder(cfg)
         self.cif_weights = CifWeightPredictor(cfg.encoder_embed_dim, cfg.cif_conv_kernel_size, cfg.dropout)
         self.projector = build_projector(
-            cfg.encoder_embed_dim, llm_embed_dim, cfg.projector_hidden_dim, llm_embed_rms
+            cfg.encoder_embed_dim, llm_embed_dim, cfg.projector_hidden_dim, llm_embed_rms,
+            getattr(cfg, "projector", "auto"),  # checkpoints saved before the option lack it
         )
         # the blank is one extra unit after the LLM vocabulary, as in speech_encoder_ctc
         with_ctc = getattr(cfg, "ctc_head", False)  # older checkpoints lack the option
