@@ -40,20 +40,26 @@ def vllm_server(model_dir: str, log_path: str, dtype: str = "float32", max_model
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + start_timeout
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"the vLLM server exited ({proc.returncode}):\n{tail(log_path)}")
-            try:
-                urllib.request.urlopen(url + "/v1/models", timeout=5).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"the vLLM server did not start in {start_timeout:g} s:\n{tail(log_path)}")
-                time.sleep(1)
+        wait_until_serving(proc, url, log_path, "the vLLM server", start_timeout)
         yield url
     finally:
         stop(proc)
+
+
+def wait_until_serving(proc, url: str, log_path: str, name: str, timeout: float):
+    """Until `url`/v1/models answers (an OpenAI-style server is up); an AssertionError with the end of its
+    log if `proc` exits or `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"{name} exited ({proc.returncode}):\n{tail(log_path)}")
+        try:
+            urllib.request.urlopen(url + "/v1/models", timeout=5).read()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} did not start in {timeout:g} s:\n{tail(log_path)}")
+            time.sleep(1)
 
 
 def stop(proc):

@@ -24,7 +24,7 @@ from test_stop_rule import TEMPLATE, base_llm_texts, build_base_llm, one_thread,
 from test_stop_rule import train_base_llm, train_checkpoints
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-from vllm_server import VLLM_PYTHON, free_port, stop, vllm_server  # noqa: E402
+from vllm_server import VLLM_PYTHON, free_port, stop, vllm_server, wait_until_serving  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -261,16 +261,7 @@ def service(checkpoint, llm_path, vllm_url, log_path, *extra):
                                 env=dict(os.environ, HF_HUB_OFFLINE="1"))
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"wav2prompt-serve exited ({proc.returncode}):\n{open(log_path).read()[-4000:]}")
-            try:
-                urllib.request.urlopen(url + "/v1/models", timeout=5).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, open(log_path).read()[-4000:]
-                time.sleep(1)
+        wait_until_serving(proc, url, log_path, "wav2prompt-serve", 300)
         yield url + "/v1"
     finally:
         stop(proc)

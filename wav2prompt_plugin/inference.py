@@ -121,7 +121,7 @@ class LLMGenerator:
     @classmethod
     def from_llm_path(cls, llm_path: str, llm_dtype: str = "auto", **kwargs):
         from wav2prompt_plugin.llm.decoder import FrozenLLMDecoder
-        from wav2prompt_plugin.llm.loading import llm_fingerprint, llm_max_positions, load_frozen_llm
+        from wav2prompt_plugin.llm.loading import llm_fingerprint, load_frozen_llm
         from wav2prompt_plugin.tasks.wav2prompt import Wav2PromptTask, Wav2PromptTaskConfig
 
         task = Wav2PromptTask.setup_task(Wav2PromptTaskConfig(llm_path=llm_path))
@@ -132,7 +132,7 @@ class LLMGenerator:
             from wav2prompt_plugin.llm.embeddings_only import load_llm_embeddings
 
             llm = load_llm_embeddings(llm_path, llm_dtype, kwargs.get("device", "cpu"))
-            backend.check_llm(task.tokenizer, llm_fingerprint(llm), llm_path, llm_max_positions(llm.config))
+            backend.check_llm(task.tokenizer, llm_fingerprint(llm), llm_path)
         decoder = FrozenLLMDecoder(task.target_dictionary, llm)
         return cls(task, decoder, **kwargs)
 
@@ -225,10 +225,7 @@ class Wav2PromptInference(LLMGenerator):
         self.model, task, state = load_trained(checkpoint, llm_path, device,
                                                "all" if backend is None else "embeddings")
         if backend is not None:
-            from wav2prompt_plugin.llm.loading import llm_max_positions
-
-            backend.check_llm(task.tokenizer, self.model.llm_identity["fingerprint"], task.cfg.llm_path,
-                              llm_max_positions(self.model.decoder.llm.config))
+            backend.check_llm(task.tokenizer, self.model.llm_identity["fingerprint"], task.cfg.llm_path)
         self.training_counts = run_counts(state)  # what its training computed (training/run_counts)
         super().__init__(task, self.model.decoder, device=device, backend=backend, **generation)
         self.generator = task.build_generator([self.model], self.config)

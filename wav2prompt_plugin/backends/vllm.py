@@ -17,7 +17,7 @@ beam search with embedding prompts (it answers 501), and its repetition penalty 
 of another request for them: both are refused here, not sent.
 
 Before a model decodes through a server, `check_llm` asks the server what it serves: its tokenizer
-must write a probe text as the checkpoint's LLM does, its context must fit, and where the served path
+must write a probe text as the checkpoint's LLM does, and where the served path
 is readable here, the fingerprint of its embeddings must be the checkpoint's.
 """
 import base64
@@ -113,7 +113,7 @@ class VLLMBackend:
             self._model = models[0]
         return self._model
 
-    def check_llm(self, tokenizer, fingerprint: str, llm_path: str, max_positions: int):
+    def check_llm(self, tokenizer, fingerprint: str, llm_path: str):
         """Refuse a server whose LLM is not the one the model was trained against."""
         model = self.served_model()
         served = model.get("root") or model["id"]
@@ -133,7 +133,6 @@ class VLLMBackend:
         else:
             logger.warning(f"the vLLM server's model path {served!r} is not readable here: its tokenizer "
                            "matches the checkpoint's LLM, its weights are not checked")
-        self.max_model_len = int(model.get("max_model_len") or max_positions)
 
     def complete(self, prompts: Sequence[torch.Tensor], max_tokens: int, eos: int, pad: Optional[int] = None,
                  stop_token_ids: Sequence[int] = ()) -> List[Tuple[List[int], List[float], List[float]]]:

@@ -76,7 +76,7 @@ class SpeechSystem:
         return self.generator.speech_prompts([r["audio"] for r in rows])
 
     def prompt_lengths(self, rows) -> List[int]:
-        return [p.size(0) for p in self.prompts(rows)]
+        return self.generator.prompt_lengths([r["audio"] for r in rows])
 
     def transcribe(self, rows, template: Optional[str], timestamps: bool = False) -> List[dict]:
         return self.generator.transcribe([r["audio"] for r in rows], template, timestamps=timestamps)
