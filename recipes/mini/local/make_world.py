@@ -19,8 +19,9 @@ and terms of their own.  Its sentences
 (kind describe, domain "council") split into a pool (split "train": the LLM learns their
 text, few-shot pairs are drawn from them), "target_dev" and "target_test"; more of its text
 (domain "council_text", split "train") is for the LLM alone, as a real LLM knows a domain from
-far more text than a few-shot pool holds.  No ASR stage ever hears the council (synthesize.py
-speaks the general domain only, synthesize_target.py the council's pool, dev and test).
+far more text than a few-shot pool holds.  No ASR stage ever hears a council sentence (synthesize.py
+speaks the general domain only, synthesize_target.py the council's pool, dev and test); half of the
+general world's describe sentences mention the council's words (MENTION).
 
 French and Spanish follow fixed rules: gender and number agreement, French sizes
 before the noun and colours after it, Spanish colour then size after the noun.
@@ -366,6 +367,8 @@ def subject(rng):
 
 
 def describe(rng):
+    if rng.random() < MENTION:
+        return mention(rng)
     subj, plural, human = subject(rng)
     transitive = rng.random() < 0.6
     verb = rng.choice([v for v in (TRANSITIVE if transitive else INTRANSITIVE) if human or not v.human])
@@ -531,8 +534,8 @@ def context_question(rng):
 # ---------------------------------------------------------------- the target domain
 # A council, the miniature's Europarl-ST: bodies and office holders debate, vote on and pass texts
 # about public matters.  Its own words (bodies, office holders, texts, verbs, its topics and times)
-# are none of the general world's; beside them a sentence's slots draw, each at SHARED, on the
-# general world's people and names (as subjects), verbs (of an active sentence), animals, objects,
+# are the general world's only where it mentions them (MENTION); beside them a sentence's slots draw,
+# each at SHARED, on the general world's people and names (as subjects), verbs (of an active sentence), animals, objects,
 # places and cities (as topics) and days (as times): the ASR data hold those words, in other
 # sentences.  Without them (SHARED 0) zero-shot Wav2Prompt transcribed nothing of the council (WER
 # 90, BLEU 0.1 at default size, 2026-12-07): a few-shot pool then measures learning a new language,
@@ -678,11 +681,13 @@ def document_phrase(doc, definite=True, plural=False, adj=None, topic=None):
     words = ([adj.en] if adj else []) + [doc.en_pl if plural else doc.en]
     if definite:
         dets = ("the", fr_article(doc.fr_g, plural), es_article(doc.es_g, plural))
+    elif plural:  # "proposals", "des propositions", "propuestas"
+        dets = ("", "des", "")
     else:
         dets = (en_article(words[0]), "une" if doc.fr_g == "f" else "un", "una" if doc.es_g == "f" else "un")
     fr = [dets[1], fr_plural(doc.fr) if plural else doc.fr] + ([fr_adj(adj, doc.fr_g, plural)] if adj else [])
     es = [dets[2], es_plural(doc.es) if plural else doc.es] + ([es_adj(adj, doc.es_g, plural)] if adj else [])
-    parts = [[dets[0]] + words, fr, es]
+    parts = [[w for w in p if w] for p in ([dets[0]] + words, fr, es)]
     if topic:
         parts = [p + [t] for p, t in zip(parts, topic_phrase(doc.prep, topic))]
     return phrase(*(" ".join(p) for p in parts), doc.fr_g, doc.es_g, plural)
@@ -726,9 +731,9 @@ def vote(subj, against, obj, time=("", "", "")):
 
 def event(name, about, predicate, time=("", "", "")):
     """'the debate on schools begins on monday', 'the meeting on the budget is postponed'.
-    `about` is a topic or a document phrase."""
-    words = [(f"the {name.en}", f"{fr_article(name.fr_g)} {name.fr}", f"{es_article(name.es_g)} {name.es}"),
-             topic_phrase("on", about)]
+    `about` is a topic or a document phrase, or None: 'the meeting ends in the park'."""
+    words = [(f"the {name.en}", f"{fr_article(name.fr_g)} {name.fr}", f"{es_article(name.es_g)} {name.es}")]
+    words += [topic_phrase("on", about)] if about else []
     if predicate[1] == "pp":
         predicate = (predicate[0], "est " + fr_participle(POSTPONED.fr_pp, name.fr_g, False),
                      "es " + es_participle(POSTPONED.es_pp, name.es_g, False))
@@ -776,6 +781,10 @@ def council_subject(rng):
     at SHARED the general world's people instead."""
     if rng.random() < SHARED:
         return shared_subject(rng)
+    return council_own_subject(rng)
+
+
+def council_own_subject(rng):
     if rng.random() < 0.4:
         return council_body(rng)
     official = rng.choice(OFFICIALS)
@@ -828,13 +837,99 @@ def council(rng):
     return row + ("", "", "")
 
 
+# ---------------------------------------------------------------- the council's words in general sentences
+# LibriSpeech holds most of Europarl-ST's words, in sentences of its own.  So does the general world: a share
+# MENTION of its describe sentences put one of the council's words or constructions into a sentence of the
+# general world's ("the minister sleeps in the garden", "tom approves the red box", "sara finds the annual
+# report on pensions", "the cats vote against the old car", "the meeting ends in the park", "tom says that
+# the dog runs", "the cat sleeps next week"): the ASR data hear the council's words, never its sentences
+# (drawn after the general world's, none equal to one).  With none (MENTION 0), no speech system wrote a
+# council sentence zero-shot (WER 88-92 at default size, 2026-12-07), in the held-out voice alone too
+# (87.6): a few-shot pool then had to teach words no ASR stage had heard, which Europarl-ST's did not.
+MENTION = 0.5
+
+
+def general_subject(rng, human=False):
+    """subject() as a phrase (a person or a name where `human`), and whether it is human."""
+    while True:
+        (en, fr, es), plural, is_human = subject(rng)
+        if is_human or not human:
+            return phrase(en, fr, es, plural=plural), is_human
+
+
+def general_object(rng):
+    """An animal or a thing as a phrase (its gender and number agree a participle)."""
+    noun, r = rng.choice(ANIMALS + OBJECTS), rng.random()
+    count = 1 if r < 0.65 else rng.randint(2, 10)
+    return Phrase(*noun_phrase(noun, count, r < 0.75, *adjectives(rng, noun)), noun.fr_g, noun.es_g, count > 1)
+
+
+def general_place(rng, share=0.4):
+    return tuple(s["in"] for s in place_slots(rng.choice(PLACES))) if rng.random() < share else ("", "", "")
+
+
+def verb_forms(verb, plural):
+    return (verb.en_pl, verb.fr_pl, verb.es_pl) if plural else (verb.en, verb.fr, verb.es)
+
+
+def mention(rng):
+    """A general sentence with one of the council's words or constructions (MENTION)."""
+    r = rng.random()
+    if r < 0.15:  # a body or office holder does what the general world's people do
+        subj = council_own_subject(rng)
+        transitive = rng.random() < 0.6
+        verb = rng.choice(TRANSITIVE if transitive else INTRANSITIVE)
+        row = sentence(subj, verb_forms(verb, subj.plural), general_object(rng) if transitive else ("", "", ""),
+                       general_place(rng))
+    elif r < 0.3:  # a council verb on a thing of the general world
+        row = active(general_subject(rng, human=True)[0], rng.choice(COUNCIL_VERBS), general_object(rng),
+                     general_place(rng))
+    elif r < 0.4:  # a council text (on one of the council's topics) in the general world's hands
+        subj, human = general_subject(rng)
+        verb = rng.choice([v for v in TRANSITIVE if human or not v.human])
+        row = sentence(subj, verb_forms(verb, subj.plural), mentioned_document(rng), general_place(rng, 0.3))
+    elif r < 0.5:  # a thing of the general world, as a council's text is treated
+        row = passive(general_object(rng), rng.choice(COUNCIL_VERBS), general_subject(rng, human=True)[0])
+    elif r < 0.55:
+        row = vote(general_subject(rng)[0], rng.random() < 0.5, general_object(rng), general_place(rng))
+    elif r < 0.65:
+        row = modal(general_subject(rng, human=True)[0], rng.choice(MODALS), rng.choice(COUNCIL_VERBS),
+                    general_object(rng), general_place(rng, 0.3))
+    elif r < 0.75:  # a meeting, in a place of the general world
+        predicate = rng.choice(EVENT_PREDICATES)
+        place = general_place(rng, 1.0)
+        row = event(rng.choice(EVENTS), None, predicate, place if predicate[1] == "pp" or rng.random() < 0.5
+                    else sentence(place, rng.choice(DAYS)))
+    elif r < 0.85:  # reported speech: "que" precedes a name, "le", "la", "les" or a number, never a vowel
+        clause = describe_plain(rng)
+        subj = general_subject(rng, human=True)[0]
+        row = reported(subj, clause)
+    else:  # the council's times
+        row = sentence(describe_plain(rng), rng.choice(COUNCIL_TIMES))
+    return row + ("", "", "")
+
+
+def mentioned_document(rng):
+    return document_phrase(rng.choice(DOCUMENTS), rng.random() < 0.75, rng.random() < 0.3,
+                           rng.choice(DOCUMENT_ADJS) if rng.random() < 0.35 else None,
+                           rng.choice(TOPICS) if rng.random() < 0.7 else None)
+
+
+def describe_plain(rng):
+    """A describe sentence without a mention, as (en, fr, es)."""
+    row = describe(rng)
+    while set(row[0].split()) & council_words():
+        row = describe(rng)
+    return row[:3]
+
+
 # function words: the English words of the council's own phrases that the general world has too
 FUNCTION_WORDS = set("the a an of on for in at by is are that to this next before after".split())
 
 
 def council_words():
-    """The English words of the target domain's own tables that are not function words: none is the general
-    world's (its shared slots draw on the general world's tables)."""
+    """The English words of the target domain's own tables that are not function words (its shared slots draw
+    on the general world's tables; the general world holds these only in its mentions)."""
     tables = [BODIES, OFFICIALS, DOCUMENTS, EVENTS]
     words = {w for t in tables for n in t for w in (n.en, n.en_pl)}
     words |= {w for t in (PORTFOLIOS, TOPICS, COUNCIL_TIMES, EVENT_PREDICATES) for r in t for w in r[0].split()}

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""Speech of the target domain (make_world.py's council sentences), in a voice and a room no ASR stage hears.
+"""Speech of the target domain (make_world.py's council sentences), in a voice and a noise no ASR stage hears.
 
 The paper's few-shot pairs (Europarl-ST) differ from its ASR data (LibriSpeech) in words, style and
 acoustics.  Here every council sentence gets one utterance:
 
 * spoken by festival's ked_diphone, the voice that training never hears (synthesize.py's
-  HELDOUT_FESTIVAL_VOICES), shifted by up to 2.5 semitones (sox pitch) so the domain has many speakers;
-* in a hall of its own: sox reverb with a long tail and a pre-delay (reverberance 85-100%, HF damping 20%,
-  pre-delay 30-60 ms; training's rooms: reverberance 20-80%, HF damping 50%, no pre-delay);
-* over the hum of the hall's mains (50 or 60 Hz and 5 harmonics) at 10-20 dB SNR: training adds white or
+  HELDOUT_FESTIVAL_VOICES), shifted by up to 1.5 semitones (sox pitch) so the domain has many speakers;
+* over mains hum (50 or 60 Hz and 5 harmonics) at 25-35 dB SNR: training adds white or
   brown noise only, never a tone.
+
+How far that is from training, on the general world's own test sentences (105 describe sentences, every
+word heard) and the default Wav2Prompt of 2026-12-07: clean WER 4.5, BLEU 87.9; in this voice 36.1 / 36.1;
+with hum at 20-30 dB 42.3 / 27.2; in a hall of its own besides (sox reverb 85-100%, pre-delay 30-60 ms,
+hum 10-20 dB) 67.0 / 14.9.
 
 Every random choice comes from a generator seeded by (--seed, sentence id), so a rerun from nothing writes
 the same files.  Utterances whose .npy exists are not made again; a directory made with other settings is
@@ -42,21 +45,19 @@ from synthesize import (FESTIVAL_PACKAGES, HELDOUT_FESTIVAL_VOICES, SAMPLE_RATE,
 # sentences.tsv split of a council sentence -> its manifest here
 MANIFESTS = {"train": "pool", "target_dev": "dev", "target_test": "test"}
 VOICE = HELDOUT_FESTIVAL_VOICES[0]
-PITCH_CENTS = (-250, 250)
-REVERBERANCE, HF_DAMPING, ROOM_SCALE, STEREO_DEPTH, PRE_DELAY_MS = (85, 100), 20, 100, 100, (30, 60)
-HUM_HZ, HUM_HARMONICS, HUM_SNR_DB = (50, 60), 6, (10.0, 20.0)
+PITCH_CENTS = (-150, 150)
+HUM_HZ, HUM_HARMONICS, HUM_SNR_DB = (50, 60), 6, (25.0, 35.0)
 CONFIG_FILE = "target_config.json"
 
 
 def plan(rows, seed):
-    """One task dict per sentence: its voice, pitch shift, hall and hum."""
+    """One task dict per sentence: its voice, pitch shift and hum."""
     tasks = []
     for row in rows:
         rng = random.Random(f"{seed}/target/{row['id']}")
         tasks.append({
             "utt_id": f"{row['id']}_0", "row": row, "voice": f"festival:{VOICE}", "festival_voice": VOICE,
             "cents": rng.randint(*PITCH_CENTS),
-            "reverb": (rng.randint(*REVERBERANCE), HF_DAMPING, ROOM_SCALE, STEREO_DEPTH, rng.randint(*PRE_DELAY_MS)),
             "hum": (rng.choice(HUM_HZ), round(rng.uniform(*HUM_SNR_DB), 1), rng.getrandbits(32)),
         })
     return tasks
@@ -72,7 +73,7 @@ def make_one(job):
     """One utterance's wav and fbank, from festival's raw wav, unless its .npy exists."""
     task, wav_path, npy_path = job
     if not os.path.exists(npy_path):
-        audio = sox_effects(read_16k(task["festival_raw"]), ["pitch", task["cents"], "reverb", *task["reverb"]])
+        audio = sox_effects(read_16k(task["festival_raw"]), ["pitch", task["cents"]])
         audio = trim_silence(audio)
         hz, snr, seed = task["hum"]
         save_utterance(mix_at_snr(audio, hum(len(audio), hz, np.random.default_rng(seed)), snr), wav_path, npy_path)
@@ -83,7 +84,6 @@ def make_one(job):
 def check_config(out_dir, seed):
     """Refuse to mix utterances made with other settings in one directory."""
     config = {"seed": seed, "voice": VOICE, "pitch_cents": list(PITCH_CENTS),
-              "reverb": [list(REVERBERANCE), HF_DAMPING, ROOM_SCALE, STEREO_DEPTH, list(PRE_DELAY_MS)],
               "hum": [list(HUM_HZ), HUM_HARMONICS, list(HUM_SNR_DB)]}
     path = out_dir / CONFIG_FILE
     if path.exists() and json.loads(path.read_text()) != config:
