@@ -9,8 +9,8 @@ import torch
 
 from conftest import run_cli, synthesize
 from test_cli import train_args
-from wav2prompt_plugin.data.audio_features import kaldi_fbank, load_features, normalize_features, read_waveform, \
-    speech_frames
+from wav2prompt_plugin.data.audio_features import SPEECH_WITHIN_DB, kaldi_fbank, load_features, normalize_features, \
+    read_waveform, speech_frames
 
 # how far the speech frames' normalised values may move when silence is added (speech-frames): they are
 # normalised by the very same statistics, so only float rounding may differ
@@ -44,6 +44,18 @@ def test_silence_does_not_move_the_speech_frames(where):
     # utterance CMVN: the silence frames set mean and variance, and the speech frames move by far more
     moved = np.abs(normalize_features(padded, "utterance")[at] - normalize_features(speech, "utterance"))
     assert moved.max() > 100 * TOLERANCE and moved.mean() > 0.3
+
+
+def test_silence_is_one_level_whatever_its_floor():
+    """Digital zero (Kaldi's log of float epsilon) and a noise floor far below the speech both become the
+    floor SPEECH_WITHIN_DB under the speech frames' mean, bin by bin, in the speech's units."""
+    speech, _ = speech_and_silence(2)
+    silent = [normalize_features(np.concatenate([np.full((40, 80), level, np.float32), speech]), "speech-frames")
+              for level in (np.log(np.finfo(np.float32).eps), -9.0)]
+    np.testing.assert_allclose(silent[0][:40], silent[1][:40], atol=TOLERANCE)
+    floor_nepers = SPEECH_WITHIN_DB * np.log(10.0) / 10.0  # 30 dB of power in natural-log units: 6.91
+    np.testing.assert_allclose(silent[0][:40], np.broadcast_to(-floor_nepers / speech.std(0), (40, 80)), rtol=1e-4)
+    np.testing.assert_allclose(silent[0][40:], normalize_features(speech, "speech-frames"), atol=TOLERANCE)
 
 
 def test_without_silence_both_normalise_alike():
