@@ -72,8 +72,9 @@ def fewshot_section(exp: str, results: Dict) -> List[str]:
     head = ["system", "pairs", "seeds"] + [f"target {labels.get(m, m)}" for m in TARGET] + \
            [f"original {labels.get(m, m)}" for m in ORIGINAL]
     lines = ["## Few-shot on the target domain", "",
-             "The council domain (`local/make_world.py`): text the LLM learnt, speech no ASR stage heard (a held-out "
-             "voice in a room of its own). Zero-shot systems, then each family fine-tuned on N (speech, French) pairs "
+             "The council domain (`local/make_world.py`): text the LLM learnt, sentences no ASR stage heard, spoken "
+             "by a held-out voice over a noise of its own. Zero-shot systems, then each family fine-tuned on N (speech, "
+             "French) pairs "
              "drawn from the domain's pool, one draw and training seed per run: mean ± sample standard deviation over "
              "the seeds. `original`: the fine-tuned model on the original test split (zero-shot Wav2Prompt's row: its "
              "own figures there).", "",
