@@ -122,15 +122,15 @@ def normalize_features(feats: np.ndarray, feature_norm: str = "utterance") -> np
     frames (`speech-frames`, see SPEECH_WITHIN_DB)."""
     if feature_norm not in FEATURE_NORMS:
         raise ValueError(f"feature normalisation {feature_norm!r}: expected one of {', '.join(FEATURE_NORMS)}")
-    reference = feats
+    reference = feats[speech_frames(feats)] if feature_norm == "speech-frames" else feats
+    mean = reference.mean(0)
     if feature_norm == "speech-frames":
-        reference = feats[speech_frames(feats)]
         # every bin floored SPEECH_WITHIN_DB below the speech frames' mean: silence is one level whatever
         # it was. Digital zero (Kaldi's log of epsilon) lay up to 60 standard deviations below the speech,
         # and a CTC encoder on recorded training speech reached a dev token error of 74.6% at 600 updates
         # without the floor, 64.2% with it (recipes/mini/RESULTS.md, "Speech as people record it")
-        feats = np.maximum(feats, reference.mean(0) - SPEECH_WITHIN_DB / _DB_PER_NEPER)
-    return ((feats - reference.mean(0)) / np.maximum(reference.std(0), 1e-5)).astype(np.float32)
+        feats = np.maximum(feats, mean - SPEECH_WITHIN_DB / _DB_PER_NEPER)
+    return ((feats - mean) / np.maximum(reference.std(0), 1e-5)).astype(np.float32)
 
 
 def load_features(audio: str, utterance_cmvn: bool = True, resample: bool = True,

@@ -366,13 +366,18 @@ def subject(rng):
     return noun_phrase(noun, count, r < 0.75, *adjectives(rng, noun)), count > 1, noun.cls == "person"
 
 
+def verb_forms(verb, plural):
+    """(en, fr, es) of a verb (general or the council's) agreeing with its subject."""
+    return (verb.en_pl, verb.fr_pl, verb.es_pl) if plural else (verb.en, verb.fr, verb.es)
+
+
 def describe(rng):
     if rng.random() < MENTION:
         return mention(rng)
     subj, plural, human = subject(rng)
     transitive = rng.random() < 0.6
     verb = rng.choice([v for v in (TRANSITIVE if transitive else INTRANSITIVE) if human or not v.human])
-    parts = [subj, (verb.en_pl, verb.fr_pl, verb.es_pl) if plural else (verb.en, verb.fr, verb.es)]
+    parts = [subj, verb_forms(verb, plural)]
     if transitive:
         noun, r = rng.choice(ANIMALS + OBJECTS), rng.random()
         count = 1 if r < 0.65 else rng.randint(2, 10)
@@ -535,9 +540,9 @@ def context_question(rng):
 # A council, the miniature's Europarl-ST: bodies and office holders debate, vote on and pass texts
 # about public matters.  Its own words (bodies, office holders, texts, verbs, its topics and times)
 # are the general world's only where it mentions them (MENTION); beside them a sentence's slots draw,
-# each at SHARED, on the general world's people and names (as subjects), verbs (of an active sentence), animals, objects,
-# places and cities (as topics) and days (as times): the ASR data hold those words, in other
-# sentences.  Without them (SHARED 0) zero-shot Wav2Prompt transcribed nothing of the council (WER
+# each at SHARED, on the general world's people and names (as subjects), verbs (of an active
+# sentence), animals, objects, places and cities (as topics) and days (as times): the ASR data hold
+# those words, in other sentences.  Without them (SHARED 0) zero-shot Wav2Prompt transcribed nothing of the council (WER
 # 90, BLEU 0.1 at default size, 2026-12-07): a few-shot pool then measures learning a new language,
 # not adapting to a domain.  At 0.5 a fifth of the council's content words are the general world's.
 # French: as above, no noun and no adjective
@@ -709,8 +714,7 @@ def sentence(*parts):
 
 def active(subj, verb, obj, time=("", "", "")):
     """'the regional council approves the annual budget this week'."""
-    forms = (verb.en_pl, verb.fr_pl, verb.es_pl) if subj.plural else (verb.en, verb.fr, verb.es)
-    return sentence(subj, forms, obj, time)
+    return sentence(subj, verb_forms(verb, subj.plural), obj, time)
 
 
 def passive(obj, verb, agent, time=("", "", "")):
@@ -866,10 +870,6 @@ def general_object(rng):
 
 def general_place(rng, share=0.4):
     return tuple(s["in"] for s in place_slots(rng.choice(PLACES))) if rng.random() < share else ("", "", "")
-
-
-def verb_forms(verb, plural):
-    return (verb.en_pl, verb.fr_pl, verb.es_pl) if plural else (verb.en, verb.fr, verb.es)
 
 
 def mention(rng):
