@@ -7,6 +7,7 @@
 #   bash recipes/mini/run.sh [--size smoke|default] [--tokenizer spm|bpe] [--stage N] [--stop-stage N]
 #                            [--recorded-speech true|false] [--feature-norm utterance|speech-frames]
 #   bash recipes/mini/run.sh --stage 12 --stop-stage 12   # the LLM-free first stage at 25-100% of the updates
+#   bash recipes/mini/run.sh --stage 13 --stop-stage 13   # the fine-tuning families' learning rates on dev
 #
 # Each stage skips work whose output exists (delete the output to redo it).
 {  # read whole before it runs: bash reads a script as it goes, so editing it mid-run broke the run
@@ -43,6 +44,8 @@ projector_hidden=1024  # 2-layer MLP (GELU) into the LLM's embeddings; 0: a line
 llm_free_fraction=0.84
 cos_weight=0        # criterion --cos-weight: 1 - cosine(E_s, Emb(y)) per vector beside L_MSE (not in the paper)
 llm_free_sweep="0.25 0.5 0.75 0.9 1"  # stage 12 (run on request): Wav2Prompt at each of these shares
+ft_lr_scales="3 1 0.3 0.1"  # stage 13 (run on request): every fine-tuning family at these multiples of
+                            # its peak learning rate (--ft-lr; the cascade's --ft-asr-lr), scored on dev
 updates=            # Wav2Prompt's updates (stages 5, 8, 12), if not the size's
 ctc_updates=        # the CTC encoder's updates (stage 4), if not the size's
 bf16=auto           # training forwards (LLM and speech models) under bf16 autocast: auto = where the CPU has bf16 instructions
@@ -337,7 +340,7 @@ lanes_done() {  # wait for every job of in_lane; the first that failed ends the 
 FAMILIES="wav2prompt_e2e wav2prompt_e2e_tr encoder_llm_e2e cascade_asrft"
 finetune() {  # finetune FAMILY N K: FAMILY fine-tuned on seed K's draw of N pairs, training seed K
   local family=$1 n=$2 seed=$3  # (seed: the one fairseq_train and asr_train read)
-  local draw=$data/target_fewshot/seed$3/ft$2 dir=$exp/fewshot/$1_ft$2_s$3
+  local draw=$data/target_fewshot/seed$3/ft$2 dir=${fewshot_dir:-$exp/fewshot}/$1_ft$2_s$3 subset
   local common=(--train-template "$ft_template" --target-column "$ft_target" --criterion wav2prompt
                 --lr "$ft_lr" --warmup-updates 10 --dropout 0.1 --save-interval 1000)
   case $family in
@@ -357,8 +360,7 @@ finetune() {  # finetune FAMILY N K: FAMILY fine-tuned on seed K's draw of N pai
       asr_data "train_target_s${seed}_ft$n" "$draw/train.tsv"
       end_lr=1e-7 asr_train "$dir" "$ft_updates" "$ft_asr_lr" 10 --train-subset "train_target_s${seed}_ft$n" \
         --valid-subset target_dev --finetune-from-model "$exp/cascade/checkpoint_last.pt" --save-interval 1000
-      asr_decode "$dir" target_test
-      asr_decode "$dir" test ;;
+      for subset in ${ft_decode:-target_test test}; do asr_decode "$dir" "$subset"; done ;;
   esac
 }
 
@@ -484,6 +486,59 @@ report() {
   python local/report.py --exp "$exp" --size "$size" --tokenizer "$tokenizer" --manifest "$corpus/speech/test.tsv"
 }
 
+# Stage 13 (run on request): the fine-tuning families' peak learning rates chosen on dev, as many tries each:
+# seed 1's draw of the largest size, each family at every multiple (ft_lr_scales) of its rate, scored on the
+# target domain's dev set and the original dev split; local/ft_lr_probe.py picks by a rule stated there.
+# The runs at scale 1 are stage 9's own where they exist.
+ft_lr_probe() {
+  local n=${ft_sizes##* } k=${ft_seeds%% *} root=$exp/ft_lr_probe scale family dir name
+  target_speech
+  asr_data target_dev "$data/target/dev.tsv"
+  for scale in $ft_lr_scales; do
+    dir=$root/x$scale
+    for family in $FAMILIES; do
+      name=${family}_ft${n}_s$k
+      if [ "$(python -c "print($scale == 1)")" = True ] && [ -f "$exp/fewshot/$name/done" ] && [ ! -e "$dir/$name" ]; then
+        mkdir -p "$dir" && ln -s "$(realpath "$exp/fewshot/$name")" "$dir/$name"
+      fi
+      [ -f "$dir/$name/done" ] || ft_lr=$(python -c "print(f'{$scale * $ft_lr:.3g}')") \
+        ft_asr_lr=$(python -c "print(f'{$scale * $ft_asr_lr:.3g}')") fewshot_dir=$dir ft_decode="target_dev dev" \
+        in_lane "$dir/$name.log" finetune "$family" "$n" "$k"
+    done
+  done
+  lanes_done
+  asr_decode "$exp/cascade" target_dev
+  asr_decode "$exp/cascade" dev
+  { cat "$exp/cascade/target_dev_hyps.tsv"; tail -n +2 "$exp/cascade/dev_hyps.tsv"; } > "$root/cascade_dev_hyps.tsv"
+  eval_dev cascade cascade --asr-hypotheses "$root/cascade_dev_hyps.tsv"
+  for name in wav2prompt encoder_llm; do eval_dev "$name" "$name" --checkpoint "$exp/$name/checkpoint_last.pt"; done
+  for scale in $ft_lr_scales; do
+    dir=$root/x$scale
+    for family in $FAMILIES; do
+      name=${family}_ft${n}_s$k
+      case $family in
+        cascade_asrft)
+          asr_decode "$dir/$name" target_dev
+          asr_decode "$dir/$name" dev
+          { cat "$dir/$name/target_dev_hyps.tsv"; tail -n +2 "$dir/$name/dev_hyps.tsv"; } > "$dir/$name/dev_probe_hyps.tsv"
+          eval_dev "${family}_x$scale" cascade --asr-hypotheses "$dir/$name/dev_probe_hyps.tsv" ;;
+        encoder_llm*) eval_dev "${family}_x$scale" encoder_llm --checkpoint "$dir/$name/checkpoint_last.pt" ;;
+        *) eval_dev "${family}_x$scale" wav2prompt --checkpoint "$dir/$name/checkpoint_last.pt" ;;
+      esac
+    done
+  done
+  lanes_done
+  python local/ft_lr_probe.py --exp "$exp" --ft-lr "$ft_lr" --ft-asr-lr "$ft_asr_lr"
+}
+
+eval_dev() {  # eval_dev NAME SYSTEM [ARGS...]: NAME on the target domain's dev set and the original dev split
+  local name=$1 system=$2 out=$exp/ft_lr_probe/eval/$1 original=$corpus/speech/dev.tsv; shift 2
+  [ -f "$out/results.json" ] || in_lane "$out.log" wav2prompt-eval --llm-path "$exp/llm" \
+    --manifest "$data/target/dev.tsv" --tasks-file "$tasks" --tasks "asr,$ft_task,st_es,intent,sqa,sqqa" \
+    --task-manifest "st_es=$original" --task-manifest "intent=$original" --task-manifest "sqa=$original" \
+    --task-manifest "sqqa=$original" --systems "$system" --name "$name" --out "$out" "$@"
+}
+
 speech_stages() {
   run_stage 3 speech speech
   if [ "$init_encoder" = true ]; then run_stage 4 encoder_init encoder_init; fi
@@ -524,5 +579,6 @@ run_stage 9 fewshot fewshot
 run_stage 10 evaluate evaluate
 run_stage 11 report report
 run_stage 12 llm_free_sweep llm_free_sweep
+run_stage 13 ft_lr_probe ft_lr_probe
 exit
 }
