@@ -34,7 +34,7 @@ def test_the_plan():
     share = {k: sum(bool(t[k]) for t in train) / len(train) for k in ("silence", "pauses", "telephone")}
     assert 0.45 < share["silence"] < 0.55 and 0.2 < share["pauses"] < 0.3 and 0.12 < share["telephone"] < 0.18
     assert not any(t["pauses"] for t in train if "festival_voice" in t)
-    assert all(0.2 <= s <= 2.0 for t in train if t["silence"] for s in t["silence"])
+    assert all(0.1 <= s <= 0.4 for t in train if t["silence"] for s in t["silence"])
     assert all(1 <= gap < len(TEXT.split()) and 0.2 <= s <= 1.0 for t in train for gap, s in t["pauses"])
     floors = [t["floor"] for t in train]
     assert 0.15 < floors.count(None) / len(floors) < 0.25
