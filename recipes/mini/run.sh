@@ -20,10 +20,11 @@ speech_variety=true   # training speech from festival too, augmented (local/synt
                       # false: espeak-ng alone, clean (data/<size>/espeak, exp/<size>_espeak)
 recorded_speech=false # true: training speech as people record it (local/synthesize.py --recorded-speech:
                       # silence around it over a noise floor, pauses, a telephone line's band), in its own
-                      # corpus and exp (data/<size>/recorded, exp/<size>_recorded); not yet measured at default size
+                      # corpus and exp (data/<size>/recorded, exp/<size>_recorded); at default size it no longer depends
+                      # on silence, pauses or the telephone band, but recognises clean speech worse (RESULTS.md)
 feature_norm=utterance  # the task's --feature-norm for every model trained on the wav2prompt task: utterance
                       # (CMVN over all frames) or speech-frames (over the frames within 30 dB of the loudest, so
-                      # silence does not set the scale; exp/<size>_speech_frames); not yet measured at default size
+                      # silence does not set the scale, each bin floored 30 dB below their mean; exp/<size>_speech_frames)
 stage=1
 stop_stage=11
 seed=1
