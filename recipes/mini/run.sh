@@ -444,17 +444,45 @@ evaluate() {  # every system trained so far (so that --stop-stage 5, then --stag
   lanes_done
 }
 
-# eval_target NAME SYSTEM [ARGS...]: NAME on the target domain's test set (transcription and En->Fr) in
-# $exp/eval_fewshot/NAME (local/fewshot_report.py reads them all)
+# eval_target NAME SYSTEM [ARGS...]: NAME on the target domain's $split set (default test; transcription and
+# En->Fr) in ${eval_dir:-$exp/eval_fewshot}/NAME (local/fewshot_report.py, local/ft_lr_probe.py read them all)
 eval_target() {
-  local name=$1 system=$2 out=$exp/eval_fewshot/$1; shift 2
+  local name=$1 system=$2 out=${eval_dir:-$exp/eval_fewshot}/$1; shift 2
   [ -f "$out/results.json" ] || in_lane "$out.log" wav2prompt-eval --llm-path "$exp/llm" \
-    --manifest "$data/target/test.tsv" --tasks-file "$tasks" --tasks "asr,$ft_task" --systems "$system" \
+    --manifest "$data/target/${split:-test}.tsv" --tasks-file "$tasks" --tasks "asr,$ft_task" --systems "$system" \
     --name "$name" --out "$out" "$@"
 }
 
+# both_hyps DIR: DIR's ASR transcripts of the target domain's $split set and the original one, by id, in one
+# file (what wav2prompt-eval --asr-hypotheses reads for both); prints its path
+both_hyps() {
+  local s=${split:-test}
+  asr_decode "$1" "target_$s" >&2
+  asr_decode "$1" "$s" >&2
+  { cat "$1/target_${s}_hyps.tsv"; tail -n +2 "$1/${s}_hyps.tsv"; } > "$1/both_${s}_hyps.tsv"
+  echo "$1/both_${s}_hyps.tsv"
+}
+
+original_tasks() {  # sets the caller's kept: eval_target's arguments for the target tasks and the original
+  local original=$corpus/speech/${split:-test}.tsv  # $split's others (what a fine-tuned model keeps)
+  kept=(--tasks "asr,$ft_task,st_es,intent,sqa,sqqa" --task-manifest "st_es=$original"
+        --task-manifest "intent=$original" --task-manifest "sqa=$original" --task-manifest "sqqa=$original")
+}
+
+# eval_tuned NAME DIR: the fine-tuned model in DIR (its family from DIR's name) by eval_target, with
+# what it keeps of the original $split's other tasks
+eval_tuned() {
+  local name=$1 dir=$2 kept
+  original_tasks
+  case ${dir##*/} in
+    cascade_asrft_*) eval_target "$name" cascade "${kept[@]}" --asr-hypotheses "$(both_hyps "$dir")" ;;
+    encoder_llm*) eval_target "$name" encoder_llm "${kept[@]}" --checkpoint "$dir/checkpoint_last.pt" ;;
+    *) eval_target "$name" wav2prompt "${kept[@]}" --checkpoint "$dir/checkpoint_last.pt" ;;
+  esac
+}
+
 eval_fewshot() {  # every system on the target domain, zero-shot; each fine-tuned one on the original split too
-  local name system original=$corpus/speech/test.tsv
+  local name
   [ -f "$data/target/test.tsv" ] || { log "not evaluating on the target domain: no $data/target/test.tsv yet"; return 0; }
   eval_target text_topline text_topline
   for name in cascade cascade_ctc; do
@@ -467,19 +495,8 @@ eval_fewshot() {  # every system on the target domain, zero-shot; each fine-tune
       eval_target "$name" "$name" --checkpoint "$exp/$name/checkpoint_last.pt"
     fi
   done
-  # fine-tuned: the target tasks, and what the model keeps of the original split's others
-  local kept=(--tasks "asr,$ft_task,st_es,intent,sqa,sqqa" --task-manifest "st_es=$original"
-              --task-manifest "intent=$original" --task-manifest "sqa=$original" --task-manifest "sqqa=$original")
   for name in $(ls "$exp/fewshot" 2>/dev/null); do
-    [ -f "$exp/fewshot/$name/done" ] || continue
-    case $name in
-      cascade_asrft_*)  # its ASR's transcripts of both test sets, by id
-        { cat "$exp/fewshot/$name/target_test_hyps.tsv"; tail -n +2 "$exp/fewshot/$name/test_hyps.tsv"; } \
-          > "$exp/fewshot/$name/hyps.tsv"
-        eval_target "$name" cascade "${kept[@]}" --asr-hypotheses "$exp/fewshot/$name/hyps.tsv" ;;
-      encoder_llm*) eval_target "$name" encoder_llm "${kept[@]}" --checkpoint "$exp/fewshot/$name/checkpoint_last.pt" ;;
-      *) eval_target "$name" wav2prompt "${kept[@]}" --checkpoint "$exp/fewshot/$name/checkpoint_last.pt" ;;
-    esac
+    if [ -f "$exp/fewshot/$name/done" ]; then eval_tuned "$name" "$exp/fewshot/$name"; fi
   done
 }
 
@@ -489,8 +506,8 @@ report() {
 
 # Stage 13 (run on request): the fine-tuning families' peak learning rates chosen on dev, as many tries each:
 # seed 1's draw of the largest size, each family at every multiple (ft_lr_scales) of its rate, scored on the
-# target domain's dev set and the original dev split; local/ft_lr_probe.py picks by a rule stated there.
-# The runs at scale 1 are stage 9's own where they exist.
+# target domain's dev set and the original dev split (zero-shot systems too); local/ft_lr_probe.py picks by a
+# rule stated there. The runs at scale 1 are stage 9's own where they exist.
 ft_lr_probe() {
   local n=${ft_sizes##* } k=${ft_seeds%% *} root=$exp/ft_lr_probe scale family dir name
   target_speech
@@ -508,36 +525,15 @@ ft_lr_probe() {
     done
   done
   lanes_done
-  asr_decode "$exp/cascade" target_dev
-  asr_decode "$exp/cascade" dev
-  { cat "$exp/cascade/target_dev_hyps.tsv"; tail -n +2 "$exp/cascade/dev_hyps.tsv"; } > "$root/cascade_dev_hyps.tsv"
-  eval_dev cascade cascade --asr-hypotheses "$root/cascade_dev_hyps.tsv"
-  for name in wav2prompt encoder_llm; do eval_dev "$name" "$name" --checkpoint "$exp/$name/checkpoint_last.pt"; done
+  local split=dev eval_dir=$root/eval kept
+  original_tasks
+  eval_target cascade cascade "${kept[@]}" --asr-hypotheses "$(both_hyps "$exp/cascade")"
+  for name in wav2prompt encoder_llm; do eval_target "$name" "$name" "${kept[@]}" --checkpoint "$exp/$name/checkpoint_last.pt"; done
   for scale in $ft_lr_scales; do
-    dir=$root/x$scale
-    for family in $FAMILIES; do
-      name=${family}_ft${n}_s$k
-      case $family in
-        cascade_asrft)
-          asr_decode "$dir/$name" target_dev
-          asr_decode "$dir/$name" dev
-          { cat "$dir/$name/target_dev_hyps.tsv"; tail -n +2 "$dir/$name/dev_hyps.tsv"; } > "$dir/$name/dev_probe_hyps.tsv"
-          eval_dev "${family}_x$scale" cascade --asr-hypotheses "$dir/$name/dev_probe_hyps.tsv" ;;
-        encoder_llm*) eval_dev "${family}_x$scale" encoder_llm --checkpoint "$dir/$name/checkpoint_last.pt" ;;
-        *) eval_dev "${family}_x$scale" wav2prompt --checkpoint "$dir/$name/checkpoint_last.pt" ;;
-      esac
-    done
+    for family in $FAMILIES; do eval_tuned "${family}_x$scale" "$root/x$scale/${family}_ft${n}_s$k"; done
   done
   lanes_done
   python local/ft_lr_probe.py --exp "$exp" --ft-lr "$ft_lr" --ft-asr-lr "$ft_asr_lr"
-}
-
-eval_dev() {  # eval_dev NAME SYSTEM [ARGS...]: NAME on the target domain's dev set and the original dev split
-  local name=$1 system=$2 out=$exp/ft_lr_probe/eval/$1 original=$corpus/speech/dev.tsv; shift 2
-  [ -f "$out/results.json" ] || in_lane "$out.log" wav2prompt-eval --llm-path "$exp/llm" \
-    --manifest "$data/target/dev.tsv" --tasks-file "$tasks" --tasks "asr,$ft_task,st_es,intent,sqa,sqqa" \
-    --task-manifest "st_es=$original" --task-manifest "intent=$original" --task-manifest "sqa=$original" \
-    --task-manifest "sqqa=$original" --systems "$system" --name "$name" --out "$out" "$@"
 }
 
 speech_stages() {

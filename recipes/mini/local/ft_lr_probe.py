@@ -7,7 +7,7 @@ that keeps the most En→Es BLEU on the original dev split (80 dev utterances: a
 Reads EXP/ft_lr_probe/eval/<name>/results.json (wav2prompt-eval, one directory per model): zero-shot
 systems by their names, probe runs as `<family>_x<scale>`. Writes EXP/ft_lr_probe/results.{md,json}.
 
-    python local/ft_lr_probe.py --exp exp/default --ft-lr 1e-4 --ft-asr-lr 2e-4 --scales "3 1 0.3 0.1"
+    python local/ft_lr_probe.py --exp exp/default --ft-lr 1e-4 --ft-asr-lr 2e-4
 """
 import argparse
 import json
